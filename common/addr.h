@@ -32,7 +32,7 @@ enum {
 	IP_CIDR_ALLOW_HOST_BITS = 1 << 1,
 };
 
-size_t ip_family_len(sa_family_t family); /* 4, 16 or 0 */
+size_t ip_family_len(sa_family_t family);    /* 4, 16 or 0 */
 unsigned ip_family_bits(sa_family_t family); /* 32, 128 or 0 */
 
 /* Strict: no surrounding spaces, no zone ids, IPv4 dotted quad only. 0 or -EINVAL. */

@@ -35,8 +35,8 @@ struct conf_entry {
 	const char *section; /* "" for top level */
 	const char *key;
 	enum conf_type type;
-	size_t offset; /* offsetof(target struct, field) */
-	const char *def; /* default as text, parsed like a file value; NULL = none */
+	size_t offset;		/* offsetof(target struct, field) */
+	const char *def;	/* default as text, parsed like a file value; NULL = none */
 	unsigned long min, max; /* CONF_UINT */
 	/* CONF_CUSTOM: 0 or -EINVAL with a message (without location) in err. */
 	int (*parse)(const char *value, void *field, char *err, size_t errlen);
@@ -51,8 +51,8 @@ struct conf_entry {
  * -EINVAL (or -errno for I/O) and writes "where: what" into err; target then
  * holds whatever was set and must still be released with conf_free().
  */
-int conf_load(const char *path, const struct conf_entry *schema, size_t n, void *target,
-	      char *err, size_t errlen);
+int conf_load(const char *path, const struct conf_entry *schema, size_t n, void *target, char *err,
+	      size_t errlen);
 /* Same, with the file given as a buffer (name is used in messages). No environment. */
 int conf_load_buffer(const char *name, const char *buf, size_t len, const struct conf_entry *schema,
 		     size_t n, void *target, char *err, size_t errlen);

@@ -18,11 +18,8 @@ static const struct {
 	const char *name;
 	enum log_level level;
 } log_names[] = {
-	{"error", LOG_LVL_ERR},
-	{"warning", LOG_LVL_WARN},
-	{"warn", LOG_LVL_WARN},
-	{"info", LOG_LVL_INFO},
-	{"debug", LOG_LVL_DEBUG},
+	{"error", LOG_LVL_ERR}, {"warning", LOG_LVL_WARN}, {"warn", LOG_LVL_WARN},
+	{"info", LOG_LVL_INFO}, {"debug", LOG_LVL_DEBUG},
 };
 
 void log_init(const char *progname, enum log_level level)
@@ -70,10 +67,11 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	if (level > log_threshold)
 		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
-	/* One line per record: a message must not forge further log lines. */
+	/* One line per record, no terminal escapes: a message quoting outside
+	 * input must not forge log lines or drive the reader's terminal. */
 	for (char *p = line; *p != '\0'; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	if (log_journal) {
 		fprintf(stderr, "<%d>%s\n", (int)level, line);
 	} else {

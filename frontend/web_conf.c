@@ -33,16 +33,15 @@ static void free_string(void *field)
 	*dst = NULL;
 }
 
-#define STR(sec, k, member, dflt)                                                      \
-	{                                                                              \
-		.section = sec, .key = k, .type = CONF_STRING,                       \
-		.offset = offsetof(struct web_conf, member), .def = dflt,             \
+#define STR(sec, k, member, dflt)                                         \
+	{                                                                 \
+		.section = sec, .key = k, .type = CONF_STRING,            \
+		.offset = offsetof(struct web_conf, member), .def = dflt, \
 	}
-#define UINT(sec, k, member, dflt, lo, hi)                                             \
-	{                                                                              \
-		.section = sec, .key = k, .type = CONF_UINT,                         \
-		.offset = offsetof(struct web_conf, member), .def = dflt, .min = lo,  \
-		.max = hi,                                                             \
+#define UINT(sec, k, member, dflt, lo, hi)                                                      \
+	{                                                                                       \
+		.section = sec, .key = k, .type = CONF_UINT,                                    \
+		.offset = offsetof(struct web_conf, member), .def = dflt, .min = lo, .max = hi, \
 	}
 
 static const struct conf_entry web_schema[] = {

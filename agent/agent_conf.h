@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#ifndef WIREGUI_AGENT_CONF_H
+#define WIREGUI_AGENT_CONF_H
+
+/*
+ * The agent's own root-owned config: what it may touch and who may ask.
+ *
+ *   [agent]     socket = /run/wiregui/agent.sock
+ *               frontend_user = wiregui   user name or numeric uid allowed to connect
+ *               log_level = info
+ *   [wireguard] interface = wg-wiregui    the only interface it programs
+ *   [firewall]  table = wiregui           the only nft table (family inet) it owns
+ */
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct agent_conf {
+	char *socket_path;
+	char *frontend_user;
+	char *log_level;
+	char *interface;
+	char *nft_table;
+	/* Resolved from frontend_user at load time. */
+	uid_t frontend_uid;
+	gid_t frontend_gid;
+};
+
+#define AGENT_CONF_DEFAULT_PATH WIREGUI_SYSCONFDIR "/agent.conf"
+
+/* 0 or -errno; err holds "where: what". */
+int agent_conf_load(const char *path, struct agent_conf *ret_conf, char *err, size_t errlen);
+void agent_conf_free(struct agent_conf *conf);
+
+#endif

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent_conf.h"
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: wiregui-agent [-c CONFIG] [-t]\n"
+		"  -c, --config FILE  configuration file (default %s)\n"
+		"  -t, --check        check the configuration and exit\n"
+		"  -V, --version      print the version and exit\n"
+		"  -h, --help         this text\n",
+		AGENT_CONF_DEFAULT_PATH);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check", no_argument, NULL, 't'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *path = AGENT_CONF_DEFAULT_PATH;
+	int check_only = 0, c;
+
+	log_init("wiregui-agent", LOG_LVL_INFO);
+	while ((c = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			check_only = 1;
+			break;
+		case 'V':
+			printf("wiregui-agent %s\n", WIREGUI_VERSION);
+			return EXIT_SUCCESS;
+		case 'h':
+			usage(stdout);
+			return EXIT_SUCCESS;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	struct agent_conf conf;
+	char err[512];
+	if (agent_conf_load(path, &conf, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+	enum log_level level;
+	if (log_level_parse(conf.log_level, &level) == 0)
+		log_set_level(level);
+	if (check_only) {
+		log_info("%s: configuration is valid", path);
+		agent_conf_free(&conf);
+		return EXIT_SUCCESS;
+	}
+
+	struct server *srv = server_new(&conf);
+	log_info("wiregui-agent %s: interface %s, nft table inet %s", WIREGUI_VERSION,
+		 conf.interface, conf.nft_table);
+	int r = server_run(srv);
+	server_free(srv);
+	agent_conf_free(&conf);
+	return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

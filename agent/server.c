@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "log.h"
+#include "session.h"
+
+/* A frame begun and not finished within this long closes the connection. */
+#define STALL_TIMEOUT_MS 30000
+/* Replies not yet taken by the client: above this, stop reading its requests. */
+#define OUTPUT_HIGH_WATER (4u * FRAME_MAX_PAYLOAD)
+
+struct server {
+	const struct agent_conf *conf;
+	int listen_fd;
+	int client_fd;
+	struct session *session;
+	uid_t client_uid;
+	pid_t client_pid;
+	struct timespec frame_started;
+};
+
+static volatile sig_atomic_t server_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	server_stop = 1;
+}
+
+static int socket_dir_prepare(const struct agent_conf *conf)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", conf->socket_path);
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		return -EINVAL; /* never chmod "/" */
+	*slash = '\0';
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	if (lstat(dir, &st) < 0)
+		return -errno;
+	/* Someone else's directory could let them swap the socket under us. */
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+		return -EPERM;
+	if (chown(dir, geteuid(), conf->frontend_gid) < 0 && geteuid() == 0)
+		return -errno;
+	if (chmod(dir, 0750) < 0)
+		return -errno;
+	return 0;
+}
+
+/* A live socket means another agent; a dead one is left over and removed. */
+static int stale_socket_remove(const struct sockaddr_un *sa)
+{
+	struct stat st;
+	if (lstat(sa->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	close(fd);
+	if (r == 0)
+		return -EADDRINUSE;
+	return unlink(sa->sun_path) < 0 ? -errno : 0;
+}
+
+static int listen_socket_open(const struct agent_conf *conf)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", conf->socket_path);
+
+	int r = stale_socket_remove(&sa);
+	if (r == -EADDRINUSE)
+		fatalx("%s: another agent is listening there", conf->socket_path);
+	if (r < 0) {
+		errno = -r;
+		fatal("%s: cannot replace", conf->socket_path);
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		fatal("socket");
+	mode_t old = umask(0117);
+	r = bind(fd, (const struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0)
+		fatal("bind %s", conf->socket_path);
+	if (chown(conf->socket_path, geteuid(), conf->frontend_gid) < 0 && geteuid() == 0)
+		fatal("chown %s", conf->socket_path);
+	if (chmod(conf->socket_path, 0660) < 0)
+		fatal("chmod %s", conf->socket_path);
+	if (listen(fd, 4) < 0)
+		fatal("listen %s", conf->socket_path);
+	return fd;
+}
+
+struct server *server_new(const struct agent_conf *conf)
+{
+	int r = socket_dir_prepare(conf);
+	if (r == -EPERM)
+		fatalx("%s: the socket directory must be a directory owned by uid %u",
+		       conf->socket_path, (unsigned)geteuid());
+	if (r < 0) {
+		errno = -r;
+		fatal("%s: cannot prepare the socket directory", conf->socket_path);
+	}
+	struct server *srv = calloc(1, sizeof(*srv));
+	if (srv == NULL)
+		fatal("calloc");
+	srv->conf = conf;
+	srv->client_fd = -1;
+	srv->listen_fd = listen_socket_open(conf);
+
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
+		fatal("sigaction");
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) < 0)
+		fatal("sigaction");
+	log_info("listening on %s for uid %u", conf->socket_path, (unsigned)conf->frontend_uid);
+	return srv;
+}
+
+static void client_close(struct server *srv, const char *why)
+{
+	log_info("frontend (pid %ld) disconnected: %s", (long)srv->client_pid, why);
+	close(srv->client_fd);
+	srv->client_fd = -1;
+	session_free(srv->session);
+	srv->session = NULL;
+}
+
+/* Tell a refused peer why, best effort, without blocking. */
+static void refuse(int fd, Wiregui__ErrorCode code, const char *message)
+{
+	Wiregui__Result res = WIREGUI__RESULT__INIT;
+	res.code = code;
+	res.message = (char *)message;
+	uint8_t *buf;
+	size_t len;
+	if (frame_encode(WIREGUI__MSG_TYPE__MSG_RESULT, &res.base, &buf, &len) == 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)n;
+		free(buf);
+	}
+	close(fd);
+}
+
+static void server_accept(struct server *srv)
+{
+	int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			log_warn("accept: %s", strerror(errno));
+		return;
+	}
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_warn("SO_PEERCRED: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	if (cred.uid != srv->conf->frontend_uid) {
+		log_warn("refused connection from uid %u pid %ld: only uid %u may connect",
+			 (unsigned)cred.uid, (long)cred.pid, (unsigned)srv->conf->frontend_uid);
+		refuse(fd, WIREGUI__ERROR_CODE__NOT_ALLOWED, "this uid may not connect");
+		return;
+	}
+	if (srv->client_fd >= 0) {
+		log_warn("refused connection from pid %ld: pid %ld is connected", (long)cred.pid,
+			 (long)srv->client_pid);
+		refuse(fd, WIREGUI__ERROR_CODE__BUSY, "another frontend is connected");
+		return;
+	}
+	srv->session = session_new(srv->conf);
+	if (srv->session == NULL) {
+		log_err("out of memory for a session");
+		close(fd);
+		return;
+	}
+	srv->client_fd = fd;
+	srv->client_uid = cred.uid;
+	srv->client_pid = cred.pid;
+	log_info("frontend connected (pid %ld)", (long)cred.pid);
+}
+
+/* Returns false when the connection is over. */
+static bool client_flush(struct server *srv)
+{
+	size_t len;
+	const uint8_t *out = session_output(srv->session, &len);
+	while (len > 0) {
+		ssize_t n = send(srv->client_fd, out, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return true;
+			client_close(srv, strerror(errno));
+			return false;
+		}
+		session_output_consumed(srv->session, (size_t)n);
+		out = session_output(srv->session, &len);
+	}
+	return true;
+}
+
+/* Returns false when the connection is over. */
+static bool client_read_once(struct server *srv)
+{
+	uint8_t buf[65536];
+	ssize_t n = recv(srv->client_fd, buf, sizeof(buf), 0);
+	if (n == 0) {
+		client_close(srv, "end of stream");
+		return false;
+	}
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return false;
+		client_close(srv, strerror(errno));
+		return false;
+	}
+	bool was_mid = session_mid_frame(srv->session);
+	int r = session_input(srv->session, buf, (size_t)n);
+	if (!was_mid && session_mid_frame(srv->session))
+		clock_gettime(CLOCK_MONOTONIC, &srv->frame_started);
+	if (!client_flush(srv))
+		return false;
+	if (r < 0) {
+		/* The Result saying why is on its way; the peer gets nothing more. */
+		shutdown(srv->client_fd, SHUT_WR);
+		client_close(srv, r == -ENOMEM ? "out of memory" : "protocol violation");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Read what is there (bounded, so one client cannot starve the loop), so a
+ * hang-up behind the data is seen before a new connection is judged busy.
+ */
+static size_t client_pending(const struct server *srv)
+{
+	size_t pending;
+	session_output(srv->session, &pending);
+	return pending;
+}
+
+static void client_read(struct server *srv)
+{
+	for (int i = 0; i < 64 && srv->client_fd >= 0; i++)
+		if (client_pending(srv) >= OUTPUT_HIGH_WATER || !client_read_once(srv))
+			return;
+}
+
+static int stall_timeout_ms(const struct server *srv)
+{
+	if (srv->client_fd < 0 || !session_mid_frame(srv->session))
+		return -1;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long elapsed = (now.tv_sec - srv->frame_started.tv_sec) * 1000 +
+		       (now.tv_nsec - srv->frame_started.tv_nsec) / 1000000;
+	return elapsed >= STALL_TIMEOUT_MS ? 0 : (int)(STALL_TIMEOUT_MS - elapsed);
+}
+
+int server_run(struct server *srv)
+{
+	sigset_t block, orig;
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &orig);
+
+	while (!server_stop) {
+		struct pollfd pfd[2] = {{.fd = srv->listen_fd, .events = POLLIN}, {.fd = -1}};
+		if (srv->client_fd >= 0) {
+			size_t pending = client_pending(srv);
+			pfd[1].fd = srv->client_fd;
+			pfd[1].events = (short)((pending < OUTPUT_HIGH_WATER ? POLLIN : 0) |
+						(pending ? POLLOUT : 0));
+		}
+		int timeout = stall_timeout_ms(srv);
+		struct timespec ts = {timeout / 1000, (timeout % 1000) * 1000000L};
+		int n = ppoll(pfd, 2, timeout < 0 ? NULL : &ts, &orig);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fatal("ppoll");
+		}
+		if (srv->client_fd >= 0 && stall_timeout_ms(srv) == 0) {
+			client_close(srv, "frame not completed in time");
+			continue;
+		}
+		if (pfd[1].revents & POLLOUT && !client_flush(srv))
+			continue;
+		if (pfd[1].revents & POLLIN)
+			client_read(srv);
+		else if (pfd[1].revents & (POLLHUP | POLLERR))
+			client_close(srv, "hang-up");
+		if (pfd[0].revents & POLLIN)
+			server_accept(srv);
+	}
+	sigprocmask(SIG_SETMASK, &orig, NULL);
+	log_info("stopping");
+	return 0;
+}
+
+void server_free(struct server *srv)
+{
+	if (srv == NULL)
+		return;
+	if (srv->client_fd >= 0)
+		client_close(srv, "agent stopping");
+	close(srv->listen_fd);
+	unlink(srv->conf->socket_path);
+	free(srv);
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#ifndef WIREGUI_AGENT_SERVER_H
+#define WIREGUI_AGENT_SERVER_H
+
+/*
+ * The agent's UNIX socket: directory 0750 and socket 0660, both group of
+ * the frontend user; peers checked with SO_PEERCRED; one client at a time.
+ */
+
+#include "agent_conf.h"
+
+struct server;
+
+/* Creates the socket directory and the listening socket; fatal() on failure. */
+struct server *server_new(const struct agent_conf *conf);
+/* Serve until SIGINT/SIGTERM; returns 0 then. */
+int server_run(struct server *srv);
+/* Closes and unlinks the socket. */
+void server_free(struct server *srv);
+
+#endif

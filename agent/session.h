@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#ifndef WIREGUI_AGENT_SESSION_H
+#define WIREGUI_AGENT_SESSION_H
+
+/*
+ * One frontend connection's protocol state, without any file descriptor:
+ * bytes in (session_input), frames out (session_output). Keeping I/O out of
+ * it lets the fuzzer and the tests drive exactly the code the socket does.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent_conf.h"
+
+struct session;
+
+struct session *session_new(const struct agent_conf *conf);
+void session_free(struct session *s);
+
+/*
+ * Consume bytes from the client, handling each complete frame and queueing
+ * replies. Returns 0 to go on, or -EPROTO once the connection must be closed
+ * (after the queued output, which says why, is flushed); later input is
+ * ignored. -ENOMEM likewise closes.
+ */
+int session_input(struct session *s, const uint8_t *data, size_t len);
+
+/* Queued output not yet written, and how much of it the socket took. */
+const uint8_t *session_output(const struct session *s, size_t *ret_len);
+void session_output_consumed(struct session *s, size_t n);
+
+/* A frame has started but not finished (for the stall timeout). */
+bool session_mid_frame(const struct session *s);
+
+#endif

@@ -1,0 +1,241 @@
+#!/bin/bash
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# wiregui-web's health endpoint against real PostgreSQL, Redis and
+# wiregui-agent processes that are stopped and started again; TAP output.
+# Waits are polls with a generous limit, never assertions on timing.
+set -uo pipefail
+
+src=${WIREGUI_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+build=${WIREGUI_BUILD_DIR:-$src/build}
+web_bin=$build/frontend/wiregui-web
+agent_bin=$build/agent/wiregui-agent
+# shellcheck source-path=SCRIPTDIR source=../lib/services.sh
+. "$src/tests/lib/services.sh"
+
+if [[ -z $_svc_pgbin ]]; then
+	echo "1..0 # SKIP PostgreSQL server not installed (postgresql-15)"
+	exit 0
+fi
+
+# Long enough for the 10 s backoff ceiling plus a slow (sanitizer) build.
+POLL_LIMIT=45
+
+T=$(mktemp -d /tmp/wiregui-web-health.XXXXXX)
+chmod 0755 "$T" # PostgreSQL runs as user postgres
+web_pid=
+agent_pid=
+
+stop_pid() { # PID: SIGTERM, then SIGKILL if it lingers; returns its exit status
+	local pid=$1 i rc=0
+	[[ -n $pid ]] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 200; i++)); do
+		[[ $(ps -o stat= -p "$pid" 2>/dev/null) == Z* ]] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ((i == 200)); then
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || rc=$?
+	return "$rc"
+}
+
+cleanup() {
+	stop_pid "$web_pid" || true
+	stop_pid "$agent_pid" || true
+	redis_stop "$T/redis" || true
+	pg_stop "$T/pg" || true
+	if ((failed == 0)); then
+		rm -rf "$T"
+	else
+		echo "# logs kept in $T"
+	fi
+}
+trap cleanup EXIT
+
+n=0
+failed=0
+tap() { # NAME STATUS
+	n=$((n + 1))
+	if [[ $2 -eq 0 ]]; then
+		echo "ok $n - $1"
+	else
+		failed=$((failed + 1))
+		echo "not ok $n - $1"
+		echo "#   last: ${last:-}"
+		tail -n 15 "$T/web.log" 2>/dev/null | sed 's/^/#   web: /'
+	fi
+}
+check() { # NAME CMD...
+	local name=$1
+	shift
+	if "$@"; then tap "$name" 0; else tap "$name" 1; fi
+}
+
+pg_port=$(free_port)
+redis_port=$(free_port)
+http_port=$(free_port)
+base=http://127.0.0.1:$http_port
+
+# The agent makes its socket's directory 0750: keep it away from $T.
+mkdir -p "$T/agent"
+cat >"$T/agent.conf" <<EOF
+[agent]
+socket = $T/agent/agent.sock
+frontend_user = $(id -u)
+log_level = debug
+[wireguard]
+interface = wgtest0
+[firewall]
+table = wiregui_test
+EOF
+
+cat >"$T/web.conf" <<EOF
+[http]
+address = 127.0.0.1:$http_port
+max_header_size = 1024
+max_body_size = 1024
+timeout = 10
+[database]
+url = $(pg_url "$T/pg" "$pg_port" wiregui)
+[redis]
+address = 127.0.0.1:$redis_port
+[agent]
+socket = $T/agent/agent.sock
+[log]
+level = debug
+EOF
+
+start_agent() {
+	"$agent_bin" -c "$T/agent.conf" >>"$T/agent.log" 2>&1 &
+	agent_pid=$!
+	wait_for test -S "$T/agent/agent.sock"
+}
+stop_agent() {
+	stop_pid "$agent_pid" || true
+	agent_pid=
+}
+start_pg() {
+	pg_start "$T/pg" "$pg_port" && pg_createdb "$T/pg" "$pg_port" wiregui
+}
+
+# GET (or other curl arguments) PATH: status in $code, body in $T/body, headers in $T/headers.
+request() {
+	code=$(curl -s -o "$T/body" -D "$T/headers" -w '%{http_code}' --max-time 10 "$@") || true
+	[[ -n $code ]] || code=000
+}
+# "CODE STATUS POSTGRESQL REDIS AGENT" for PATH, e.g. "200 ok up up up", in $last.
+health() {
+	request "$base${1:-/api/health}"
+	last="$code $(jq -j '[.status, .postgresql.status, .redis.status, .agent.status] | join(" ")' \
+		"$T/body" 2>/dev/null || echo invalid)"
+}
+health_is() { # EXPECTED [PATH]
+	health "${2:-}"
+	[[ $last == "$1" ]]
+}
+poll_health() { # EXPECTED [PATH]: until the report says EXPECTED, at most POLL_LIMIT s
+	local deadline=$((SECONDS + POLL_LIMIT))
+	while ((SECONDS < deadline)); do
+		health_is "$@" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+body_is() { # JQ-EXPRESSION: true on the last body
+	jq -e "$1" "$T/body" >/dev/null 2>&1
+}
+header_is() { # NAME VALUE (case-insensitive name, exact value)
+	grep -qi "^$1: $2"$'\r'"\$" "$T/headers"
+}
+web_alive() {
+	kill -0 "$web_pid" 2>/dev/null && [[ $(ps -o stat= -p "$web_pid") != Z* ]]
+}
+
+# --- Started while PostgreSQL, Redis and the agent are all down -------------
+"$web_bin" -c "$T/web.conf" >"$T/web.log" 2>&1 &
+web_pid=$!
+wait_for curl -s -o /dev/null "$base/healthz"
+
+check "all down: 503 degraded, every component down" poll_health "503 degraded down down down"
+check "all down: each component says why" \
+	body_is '[.postgresql, .redis, .agent] | all(.error | type == "string" and length > 0)'
+check "all down: /healthz says the same" health_is "503 degraded down down down" /healthz
+check "all down: the web is still running" web_alive
+
+start_pg
+redis_start "$T/redis" "$redis_port"
+start_agent
+check "all started: 200 ok, every component up" poll_health "200 ok up up up"
+check "all up: JSON with the security headers" \
+	eval 'header_is Content-Type application/json && header_is X-Content-Type-Options nosniff &&
+	      header_is Cache-Control no-store && header_is X-Frame-Options DENY &&
+	      header_is Referrer-Policy no-referrer'
+check "all up: version and no error fields" \
+	body_is '.version == "0.1.0" and ([.postgresql, .redis, .agent] | all(has("error") | not))'
+check "all up: the agent's backend and interfaces are reported" \
+	body_is '(.agent.backend | IN("none", "kernel", "userspace")) and .agent.interfaces == ["wgtest0"]'
+check "all up: /healthz 200 ok" health_is "200 ok up up up" /healthz
+
+# --- Redis ------------------------------------------------------------------
+redis_stop "$T/redis"
+check "redis stopped: 503 degraded, redis down, others up" poll_health "503 degraded up down up"
+check "redis stopped: redis error reported" body_is '.redis.error | length > 0'
+check "redis stopped: /healthz the same" health_is "503 degraded up down up" /healthz
+redis_start "$T/redis" "$redis_port"
+check "redis started again: back to 200 ok" poll_health "200 ok up up up"
+
+# --- PostgreSQL -------------------------------------------------------------
+pg_stop "$T/pg"
+check "postgresql stopped: 503 degraded, postgresql down, others up" \
+	poll_health "503 degraded down up up"
+check "postgresql stopped: error reported" body_is '.postgresql.error | length > 0'
+check "postgresql stopped: /healthz the same" health_is "503 degraded down up up" /healthz
+start_pg
+check "postgresql started again: back to 200 ok" poll_health "200 ok up up up"
+
+# --- Agent ------------------------------------------------------------------
+stop_agent
+check "agent stopped: 503 degraded, agent down, others up" poll_health "503 degraded up up down"
+check "agent stopped: error reported, no stale backend" \
+	body_is '(.agent.error | length > 0) and (.agent | has("backend") | not)'
+check "agent stopped: /healthz the same" health_is "503 degraded up up down" /healthz
+start_agent
+check "agent started again: back to 200 ok" poll_health "200 ok up up up"
+
+# --- HTTP behaviour ---------------------------------------------------------
+request "$base/no/such/path"
+last="$code $(cat "$T/body")"
+check "unknown path: 404 {\"error\":\"not_found\"} as JSON" \
+	eval '[[ $code == 404 ]] && body_is ".error == \"not_found\"" &&
+	      header_is Content-Type application/json && header_is X-Frame-Options DENY'
+
+request -X POST --data-binary '{}' "$base/api/health"
+last="$code $(cat "$T/body")"
+check "POST /api/health: 405 with Allow: GET, HEAD" \
+	eval '[[ $code == 405 ]] && header_is Allow "GET, HEAD" && body_is ".error == \"method_not_allowed\""'
+
+big=$(head -c 4000 /dev/zero | tr '\0' x)
+request -H "X-Big: $big" "$base/api/health"
+last="$code"
+check "headers over max_header_size: 4xx" eval '[[ $code == 4[0-9][0-9] ]]'
+check "after oversized headers: the server still answers" health_is "200 ok up up up"
+
+head -c 8192 /dev/zero | tr '\0' x >"$T/big-body"
+request -X POST --data-binary "@$T/big-body" "$base/api/health"
+last="$code"
+check "body over max_body_size: 413" eval '[[ $code == 413 ]]'
+check "after an oversized body: the server still answers" health_is "200 ok up up up"
+check "HEAD /healthz: 200" eval 'request -I "$base/healthz"; [[ $code == 200 ]]'
+
+# --- Clean shutdown (under ASan this is also the leak check) -----------------
+rc=0
+stop_pid "$web_pid" || rc=$?
+web_pid=
+last="exit status $rc"
+check "SIGTERM: wiregui-web exits 0" test "$rc" -eq 0
+check "SIGTERM: logged the shutdown" grep -q "shutting down" "$T/web.log"
+
+echo "1..$n"
+exit $((failed > 0))
