@@ -37,9 +37,8 @@ struct conf_parser {
 __attribute__((format(printf, 2, 3))) static int ctx_error(const struct conf_ctx *ctx,
 							   const char *fmt, ...)
 {
-	va_list ap;
-
 	if (ctx->err != NULL && ctx->errlen > 0) {
+		va_list ap;
 		va_start(ap, fmt);
 		vsnprintf(ctx->err, ctx->errlen, fmt, ap);
 		va_end(ap);
@@ -471,12 +470,12 @@ err_free_buf:
 
 static int load_file(const struct conf_ctx *ctx, const char *path)
 {
-	char errbuf[128];
 	char *buf = NULL;
 	size_t len = 0;
 	int r = read_file(path, &buf, &len);
 
 	if (r < 0) {
+		char errbuf[128];
 		ctx_error(ctx, "%s: %s", path, strerror_r(-r, errbuf, sizeof(errbuf)));
 		return r;
 	}
@@ -511,7 +510,6 @@ static char *env_name(const struct conf_entry *e)
  */
 static int apply_env_entry(const struct conf_ctx *ctx, const struct conf_entry *e)
 {
-	char msg[CONF_MSG_LEN];
 	const char *value = e->env != NULL ? secure_getenv(e->env) : NULL;
 	const char *name = e->env;
 	char *derived = NULL;
@@ -527,6 +525,7 @@ static int apply_env_entry(const struct conf_ctx *ctx, const struct conf_entry *
 		value = secure_getenv(derived);
 	}
 	if (value != NULL) {
+		char msg[CONF_MSG_LEN];
 		r = set_value(ctx, e, value, msg, sizeof(msg));
 		if (r < 0)
 			ctx_error(ctx, "environment %s: %s", name, msg);

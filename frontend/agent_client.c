@@ -21,9 +21,9 @@
 #define AGENT_ERROR_LEN 256
 
 enum agent_state {
-	AGENT_ST_WAIT,  /* no connection; retry timer armed */
+	AGENT_ST_WAIT,	/* no connection; retry timer armed */
 	AGENT_ST_HELLO, /* connected, Hello sent; hello timeout armed */
-	AGENT_ST_UP,    /* HelloReply received */
+	AGENT_ST_UP,	/* HelloReply received */
 };
 
 struct agent_pending {
@@ -153,7 +153,7 @@ err_clear:
 	return -ENOMEM;
 }
 
-/* Answer every pending request with "connection gone"; callbacks may send again. */
+/* Answer every pending request with "connection gone" (the client is already down). */
 static void agent_pending_flush(struct agent_client *ac)
 {
 	struct agent_pending *p = ac->pending;
@@ -252,8 +252,8 @@ int agent_client_request(struct agent_client *ac, uint16_t type, ProtobufCMessag
 	return agent_send(ac, type, msg, cb, arg);
 }
 
-static void agent_hello_reply(struct agent_client *ac, uint16_t type,
-			      const ProtobufCMessage *reply, void *arg)
+static void agent_hello_reply(struct agent_client *ac, uint16_t type, const ProtobufCMessage *reply,
+			      void *arg)
 {
 	(void)arg;
 	if (reply == NULL)
@@ -507,7 +507,8 @@ int agent_client_new(struct event_base *base, const char *socket_path, const cha
 	struct agent_client *ac;
 
 	if (socket_path[0] != '/' || strlen(socket_path) >= sizeof(ac->addr.sun_path)) {
-		snprintf(err, errlen, "agent.socket: must be an absolute path shorter than %zu bytes",
+		snprintf(err, errlen,
+			 "agent.socket: must be an absolute path shorter than %zu bytes",
 			 sizeof(ac->addr.sun_path));
 		return -EINVAL;
 	}

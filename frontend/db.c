@@ -18,10 +18,10 @@
 #define DB_ERROR_LEN 256
 
 enum db_state {
-	DB_ST_WAIT,       /* no connection; retry timer armed */
+	DB_ST_WAIT,	  /* no connection; retry timer armed */
 	DB_ST_CONNECTING, /* PQconnectPoll in progress; connect timeout armed */
-	DB_ST_IDLE,       /* up; next probe armed */
-	DB_ST_PROBING,    /* up; probe in flight; probe timeout armed */
+	DB_ST_IDLE,	  /* up; next probe armed */
+	DB_ST_PROBING,	  /* up; probe in flight; probe timeout armed */
 };
 
 struct db {

@@ -78,8 +78,7 @@ static int tcp_parse(const char *s, struct endpoint *ep, char *err, size_t errle
 	return 0;
 }
 
-int endpoint_parse(const char *s, unsigned flags, struct endpoint *ret_ep, char *err,
-		   size_t errlen)
+int endpoint_parse(const char *s, unsigned flags, struct endpoint *ret_ep, char *err, size_t errlen)
 {
 	struct endpoint ep;
 	int r;

@@ -23,7 +23,7 @@ enum endpoint_kind {
 struct endpoint {
 	enum endpoint_kind kind;
 	char host[ENDPOINT_HOST_MAX]; /* TCP: name or address, without brackets */
-	uint16_t port;                /* TCP: 1..65535 */
+	uint16_t port;		      /* TCP: 1..65535 */
 	char path[ENDPOINT_PATH_MAX]; /* UNIX */
 };
 

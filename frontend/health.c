@@ -51,7 +51,8 @@ struct json_object *health_report(const struct health_sources *src, bool *ret_ok
 	json_object_object_add(report, "postgresql",
 			       health_component(db_is_up(src->db), db_error(src->db)));
 	json_object_object_add(report, "redis",
-			       health_component(redisc_is_up(src->redis), redisc_error(src->redis)));
+			       health_component(redisc_is_up(src->redis),
+						redisc_error(src->redis)));
 	json_object_object_add(report, "agent", health_agent(src->agent));
 	*ret_ok = ok;
 	return report;

@@ -21,17 +21,16 @@ struct http_server {
 };
 
 /* Methods evhttp lets through to us at all; anything else gets its 501. */
-#define HTTP_METHODS                                                                      \
-	(EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |             \
-	 EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS)
+#define HTTP_METHODS                                                                               \
+	(EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | \
+	 EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS)
 
 static const struct {
 	enum evhttp_cmd_type method;
 	const char *name;
 } http_method_names[] = {
-	{EVHTTP_REQ_GET, "GET"},         {EVHTTP_REQ_HEAD, "HEAD"},
-	{EVHTTP_REQ_POST, "POST"},       {EVHTTP_REQ_PUT, "PUT"},
-	{EVHTTP_REQ_DELETE, "DELETE"},   {EVHTTP_REQ_PATCH, "PATCH"},
+	{EVHTTP_REQ_GET, "GET"},	 {EVHTTP_REQ_HEAD, "HEAD"},	{EVHTTP_REQ_POST, "POST"},
+	{EVHTTP_REQ_PUT, "PUT"},	 {EVHTTP_REQ_DELETE, "DELETE"}, {EVHTTP_REQ_PATCH, "PATCH"},
 	{EVHTTP_REQ_OPTIONS, "OPTIONS"},
 };
 

@@ -26,8 +26,8 @@ struct http_route {
 
 struct http_limits {
 	size_t max_header_size; /* all request headers together, bytes */
-	size_t max_body_size;   /* bytes */
-	unsigned timeout;       /* seconds, read or write of one request */
+	size_t max_body_size;	/* bytes */
+	unsigned timeout;	/* seconds, read or write of one request */
 };
 
 struct http_server;

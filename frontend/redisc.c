@@ -21,9 +21,9 @@
 #define REDISC_ERROR_LEN 256
 
 enum redisc_state {
-	REDISC_ST_WAIT,       /* no context; retry timer armed */
+	REDISC_ST_WAIT,	      /* no context; retry timer armed */
 	REDISC_ST_CONNECTING, /* context made, first PING queued; connect timeout armed */
-	REDISC_ST_UP,         /* a PING was answered; ping timer armed */
+	REDISC_ST_UP,	      /* a PING was answered; ping timer armed */
 };
 
 struct redisc {
@@ -61,7 +61,8 @@ static void redisc_close(struct redisc *r)
 		redisAsyncFree(ac);
 }
 
-static void redisc_fail(struct redisc *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void redisc_fail(struct redisc *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static void redisc_fail(struct redisc *r, const char *fmt, ...)
 {
@@ -96,6 +97,8 @@ static void redisc_pong(struct redisc *r)
 	redisc_timer_set_sec(r, REDISC_PING_INTERVAL_SEC);
 }
 
+/* The signature is hiredis's redisCallbackFn: ac cannot be const. */
+// cppcheck-suppress constParameter
 static void redisc_ping_cb(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	struct redisc *r = privdata;
@@ -207,8 +210,8 @@ static void redisc_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-int redisc_new(struct event_base *base, const char *address, struct redisc **ret_redis,
-	       char *err, size_t errlen)
+int redisc_new(struct event_base *base, const char *address, struct redisc **ret_redis, char *err,
+	       size_t errlen)
 {
 	struct endpoint ep;
 	char why[128];

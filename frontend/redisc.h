@@ -21,8 +21,8 @@ struct redisc;
  * address: "host:port", "[v6]:port" or "unix:/path". 0, or -EINVAL with a
  * message in err; the first attempt starts on the loop.
  */
-int redisc_new(struct event_base *base, const char *address, struct redisc **ret_redis,
-	       char *err, size_t errlen);
+int redisc_new(struct event_base *base, const char *address, struct redisc **ret_redis, char *err,
+	       size_t errlen);
 void redisc_free(struct redisc *redis);
 
 bool redisc_is_up(const struct redisc *redis);

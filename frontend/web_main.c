@@ -171,7 +171,8 @@ int main(int argc, char **argv)
 	log_init("wiregui-web", LOG_LVL_INFO);
 	web_load_conf(&web, parse_args(argc, argv));
 	if (geteuid() == 0)
-		log_warn("running as root: wiregui-web needs no privileges, run it as its own user");
+		log_warn(
+			"running as root: wiregui-web needs no privileges, run it as its own user");
 	/* Writes to a closed peer must fail with EPIPE, not kill the daemon. */
 	signal(SIGPIPE, SIG_IGN);
 

@@ -53,6 +53,7 @@ DEPS_TEST=(
 	clang-format
 	cppcheck
 	socat
+	jq
 	iputils-ping
 	git
 )
@@ -93,7 +94,7 @@ deps_install()
 		echo "  apt-get install --no-install-recommends ${missing//$'\n'/ }" >&2
 		return 1
 	fi
-	echo "Installing missing Debian packages: ${missing//$'\n'/ }"
+	echo "Installing missing Debian packages (a few minutes on a fresh machine): ${missing//$'\n'/ }"
 	local log
 	log=$(mktemp /tmp/wiregui-apt.XXXXXX)
 	# shellcheck disable=SC2086
