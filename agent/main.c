@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "agent_conf.h"
 #include "config.h"
@@ -69,6 +70,10 @@ int main(int argc, char **argv)
 		agent_conf_free(&conf);
 		return EXIT_SUCCESS;
 	}
+
+	/* Nothing the agent runs may gain privileges it does not have. */
+	if (WIREGUI_SANDBOX && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		fatal("prctl(PR_SET_NO_NEW_PRIVS)");
 
 	struct server *srv = server_new(&conf);
 	log_info("wiregui-agent %s: interface %s, nft table inet %s", WIREGUI_VERSION,

@@ -460,6 +460,24 @@ START_TEST(test_second_agent_refused)
 }
 END_TEST
 
+/* With the sandbox built in, the agent runs with no_new_privs set. */
+START_TEST(test_no_new_privs)
+{
+	const char *want = getenv("WIREGUI_SANDBOX");
+	char path[64], line[256];
+	int got = -1;
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)agent_pid);
+	FILE *f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "NoNewPrivs: %d", &got) == 1)
+			break;
+	fclose(f);
+	ck_assert_ptr_nonnull(want);
+	ck_assert_int_eq(got, atoi(want));
+}
+END_TEST
+
 /* A socket directory someone else owns could let them swap the socket: refuse it. */
 START_TEST(test_foreign_socket_dir_refused)
 {
@@ -492,6 +510,7 @@ static Suite *agent_socket_suite(void)
 	tcase_add_loop_test(tc, test_bad_config, 0, (int)ARRAY_LEN(bad_confs));
 	tcase_add_test(tc, test_second_agent_refused);
 	tcase_add_test(tc, test_foreign_socket_dir_refused);
+	tcase_add_test(tc, test_no_new_privs);
 	suite_add_tcase(s, tc);
 	return s;
 }
