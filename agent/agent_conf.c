@@ -11,34 +11,6 @@
 #include "conf.h"
 #include "log.h"
 
-static int replace_string(void *field, const char *value)
-{
-	char *copy = strdup(value);
-	if (copy == NULL)
-		return -ENOMEM;
-	char **dst = field;
-	free(*dst);
-	*dst = copy;
-	return 0;
-}
-
-static void free_string(void *field)
-{
-	char **dst = field;
-	free(*dst);
-	*dst = NULL;
-}
-
-static int parse_log_level(const char *value, void *field, char *err, size_t errlen)
-{
-	enum log_level level;
-	if (log_level_parse(value, &level) < 0) {
-		snprintf(err, errlen, "'%s' is not one of error, warning, info, debug", value);
-		return -EINVAL;
-	}
-	return replace_string(field, value);
-}
-
 /* An absolute path without "..", short enough for sun_path. */
 static int parse_socket_path(const char *value, void *field, char *err, size_t errlen)
 {
@@ -47,7 +19,7 @@ static int parse_socket_path(const char *value, void *field, char *err, size_t e
 			 "must be an absolute path shorter than 108 bytes without '..'");
 		return -EINVAL;
 	}
-	return replace_string(field, value);
+	return conf_string_set(field, value);
 }
 
 /* Linux interface names: 1..15 bytes, no '/', ':' or whitespace; we allow [A-Za-z0-9_.-]. */
@@ -62,7 +34,7 @@ static int parse_ifname(const char *value, void *field, char *err, size_t errlen
 			 value, IFNAMSIZ - 1);
 		return -EINVAL;
 	}
-	return replace_string(field, value);
+	return conf_string_set(field, value);
 }
 
 /* nft table names: an identifier; we keep to [a-z0-9_], starting with a letter. */
@@ -75,7 +47,7 @@ static int parse_table(const char *value, void *field, char *err, size_t errlen)
 			 value);
 		return -EINVAL;
 	}
-	return replace_string(field, value);
+	return conf_string_set(field, value);
 }
 
 static int parse_user(const char *value, void *field, char *err, size_t errlen)
@@ -84,20 +56,27 @@ static int parse_user(const char *value, void *field, char *err, size_t errlen)
 		snprintf(err, errlen, "must name a user or a uid");
 		return -EINVAL;
 	}
-	return replace_string(field, value);
+	return conf_string_set(field, value);
 }
 
 #define CUSTOM(sec, k, member, dflt, fn)                                                 \
 	{                                                                                \
 		.section = sec, .key = k, .type = CONF_CUSTOM,                           \
 		.offset = offsetof(struct agent_conf, member), .def = dflt, .parse = fn, \
-		.free = free_string,                                                     \
+		.free = conf_string_free,                                                \
 	}
 
 static const struct conf_entry agent_schema[] = {
 	CUSTOM("agent", "socket", socket_path, "/run/wiregui/agent.sock", parse_socket_path),
 	CUSTOM("agent", "frontend_user", frontend_user, "wiregui", parse_user),
-	CUSTOM("agent", "log_level", log_level, "info", parse_log_level),
+	{
+		.section = "agent",
+		.key = "log_level",
+		.type = CONF_CUSTOM,
+		.offset = offsetof(struct agent_conf, log_level),
+		.def = "info",
+		.parse = conf_parse_log_level,
+	},
 	CUSTOM("wireguard", "interface", interface, "wg-wiregui", parse_ifname),
 	CUSTOM("firewall", "table", nft_table, "wiregui", parse_table),
 };

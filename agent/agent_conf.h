@@ -15,10 +15,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "log.h"
+
 struct agent_conf {
 	char *socket_path;
 	char *frontend_user;
-	char *log_level;
+	enum log_level log_level;
 	char *interface;
 	char *nft_table;
 	/* Resolved from frontend_user at load time. */

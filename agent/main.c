@@ -62,9 +62,7 @@ int main(int argc, char **argv)
 	char err[512];
 	if (agent_conf_load(path, &conf, err, sizeof(err)) < 0)
 		fatalx("%s", err);
-	enum log_level level;
-	if (log_level_parse(conf.log_level, &level) == 0)
-		log_set_level(level);
+	log_set_level(conf.log_level);
 	if (check_only) {
 		log_info("%s: configuration is valid", path);
 		agent_conf_free(&conf);

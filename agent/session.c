@@ -126,21 +126,14 @@ static int session_send(struct session *s, uint16_t type, const ProtobufCMessage
 	return r;
 }
 
-__attribute__((format(printf, 5, 6))) static int
-session_result(struct session *s, uint64_t request_id, Wiregui__ErrorCode code, const char *field,
-	       const char *fmt, ...)
+static int session_result(struct session *s, uint64_t request_id, Wiregui__ErrorCode code,
+			  const char *field, const char *message)
 {
-	char message[256];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
-	va_end(ap);
-
 	Wiregui__Result res = WIREGUI__RESULT__INIT;
 	res.request_id = request_id;
 	res.code = code;
 	res.field = (char *)(field ? field : "");
-	res.message = message;
+	res.message = (char *)message;
 	if (code != WIREGUI__ERROR_CODE__OK)
 		log_warn("request %llu: %s%s%s: %s", (unsigned long long)request_id,
 			 protobuf_c_enum_descriptor_get_value(&wiregui__error_code__descriptor,
@@ -151,17 +144,16 @@ session_result(struct session *s, uint64_t request_id, Wiregui__ErrorCode code, 
 }
 
 /* A protocol violation: say why, then close. */
-__attribute__((format(printf, 4, 5))) static int session_violation(struct session *s,
-								   uint64_t request_id,
-								   Wiregui__ErrorCode code,
-								   const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int
+session_violation(struct session *s, uint64_t request_id, Wiregui__ErrorCode code,
+		  const char *field, const char *fmt, ...)
 {
 	char message[256];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	session_result(s, request_id, code, NULL, "%s", message);
+	session_result(s, request_id, code, field, message);
 	s->closing = true;
 	return -EPROTO;
 }
@@ -175,9 +167,7 @@ static int handle_hello(struct session *s, const ProtobufCMessage *msg, uint64_t
 		Wiregui__ErrorCode code = strcmp(err.field, "protocol_version") == 0
 						  ? WIREGUI__ERROR_CODE__VERSION
 						  : WIREGUI__ERROR_CODE__INVALID_FIELD;
-		session_result(s, request_id, code, err.field, "%s", err.message);
-		s->closing = true;
-		return -EPROTO;
+		return session_violation(s, request_id, code, err.field, "%s", err.message);
 	}
 	log_info("hello from %s", hello->client[0] ? hello->client : "(unnamed client)");
 
@@ -202,8 +192,10 @@ static int handle_hello(struct session *s, const ProtobufCMessage *msg, uint64_t
 /* Known requests whose work lands with the WireGuard and nftables backends. */
 static int handle_unsupported(struct session *s, const ProtobufCMessage *msg, uint64_t request_id)
 {
-	return session_result(s, request_id, WIREGUI__ERROR_CODE__UNSUPPORTED, NULL,
-			      "%s is not carried out by this agent build", msg->descriptor->name);
+	char message[128];
+	snprintf(message, sizeof(message), "%s is not carried out by this agent build",
+		 msg->descriptor->name);
+	return session_result(s, request_id, WIREGUI__ERROR_CODE__UNSUPPORTED, NULL, message);
 }
 
 /* Every request carries request_id as field 1; replies echo it. */
@@ -223,20 +215,20 @@ static int session_dispatch(struct session *s, uint16_t type, const uint8_t *pay
 		if (handlers[i].type == type)
 			break;
 	if (i == sizeof(handlers) / sizeof(handlers[0]))
-		return session_violation(s, 0, WIREGUI__ERROR_CODE__UNKNOWN_TYPE,
+		return session_violation(s, 0, WIREGUI__ERROR_CODE__UNKNOWN_TYPE, NULL,
 					 "message type %u (%s) is not a request", type,
 					 frame_type_name(type));
 
 	ProtobufCMessage *msg;
 	Wiregui__ErrorCode code = frame_decode(type, payload, len, &msg);
 	if (code != WIREGUI__ERROR_CODE__OK)
-		return session_violation(s, 0, code, "%s payload of %zu bytes rejected",
+		return session_violation(s, 0, code, NULL, "%s payload of %zu bytes rejected",
 					 frame_type_name(type), len);
 
 	uint64_t request_id = request_id_of(msg);
 	int r;
 	if (!(handlers[i].states & s->state))
-		r = session_violation(s, request_id, WIREGUI__ERROR_CODE__OUT_OF_STATE,
+		r = session_violation(s, request_id, WIREGUI__ERROR_CODE__OUT_OF_STATE, NULL,
 				      "%s is not allowed %s", frame_type_name(type),
 				      s->state == ST_NEW ? "before Hello" : "now");
 	else
@@ -249,13 +241,13 @@ static int session_header_done(struct session *s)
 {
 	Wiregui__ErrorCode code = frame_header_decode(s->hdr_buf, &s->hdr);
 	if (code == WIREGUI__ERROR_CODE__VERSION)
-		return session_violation(s, 0, code, "frame version %u, this agent speaks %u",
+		return session_violation(s, 0, code, NULL, "frame version %u, this agent speaks %u",
 					 s->hdr.version, FRAME_VERSION);
 	if (code != WIREGUI__ERROR_CODE__OK)
-		return session_violation(s, 0, code, "bad frame header (length %u, flags %u)",
+		return session_violation(s, 0, code, NULL, "bad frame header (length %u, flags %u)",
 					 s->hdr.length, s->hdr.flags);
 	if (frame_descriptor(s->hdr.type) == NULL)
-		return session_violation(s, 0, WIREGUI__ERROR_CODE__UNKNOWN_TYPE,
+		return session_violation(s, 0, WIREGUI__ERROR_CODE__UNKNOWN_TYPE, NULL,
 					 "unknown message type %u", s->hdr.type);
 	/* The length is bounded by frame_header_decode: now it may be allocated. */
 	s->payload = malloc(s->hdr.length ? s->hdr.length : 1);

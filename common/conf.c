@@ -71,19 +71,43 @@ static void *entry_field(const struct conf_ctx *ctx, const struct conf_entry *e)
 
 /* ---- values ---- */
 
-static int set_string(const struct conf_entry *e, void *field, const char *value, char *msg,
-		      size_t msglen)
+int conf_string_set(void *field, const char *value)
 {
 	char **dst = field;
 	char *copy = strdup(value);
 
+	if (copy == NULL)
+		return -ENOMEM;
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+void conf_string_free(void *field)
+{
+	char **dst = field;
+
+	free(*dst);
+	*dst = NULL;
+}
+
+int conf_parse_log_level(const char *value, void *field, char *err, size_t errlen)
+{
+	if (log_level_parse(value, field) < 0) {
+		snprintf(err, errlen, "'%s' is not one of error, warning, info, debug", value);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_string(const struct conf_entry *e, void *field, const char *value, char *msg,
+		      size_t msglen)
+{
 	(void)e;
-	if (copy == NULL) {
+	if (conf_string_set(field, value) < 0) {
 		snprintf(msg, msglen, "out of memory");
 		return -ENOMEM;
 	}
-	free(*dst);
-	*dst = copy;
 	return 0;
 }
 
@@ -594,10 +618,9 @@ void conf_free(const struct conf_entry *schema, size_t n, void *target)
 	for (size_t i = 0; i < n; i++) {
 		const struct conf_entry *e = &schema[i];
 		void *field = (char *)target + e->offset;
-		if (e->type == CONF_STRING) {
-			free(*(char **)field);
-			*(char **)field = NULL;
-		} else if (e->type == CONF_CUSTOM && e->free != NULL) {
+		if (e->type == CONF_STRING)
+			conf_string_free(field);
+		else if (e->type == CONF_CUSTOM && e->free != NULL) {
 			e->free(field);
 		}
 	}

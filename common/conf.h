@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "log.h"
+
 enum conf_type {
 	CONF_STRING, /* char * (malloc'd; freed by conf_free) */
 	CONF_UINT,   /* unsigned long, within [min, max] */
@@ -57,5 +59,11 @@ int conf_load(const char *path, const struct conf_entry *schema, size_t n, void 
 int conf_load_buffer(const char *name, const char *buf, size_t len, const struct conf_entry *schema,
 		     size_t n, void *target, char *err, size_t errlen);
 void conf_free(const struct conf_entry *schema, size_t n, void *target);
+
+/* For CONF_CUSTOM entries that store a malloc'd char *: replace (0 or -ENOMEM), free. */
+int conf_string_set(void *field, const char *value);
+void conf_string_free(void *field);
+/* CONF_CUSTOM parser for an enum log_level field ("error", "warning", "info", "debug"). */
+int conf_parse_log_level(const char *value, void *field, char *err, size_t errlen);
 
 #endif

@@ -110,7 +110,6 @@ static int parse_config_opt(int argc, char **argv, const struct cli_command *cmd
 static int load_conf(const char *path, struct web_conf *ret_conf)
 {
 	char err[512];
-	enum log_level level;
 
 	if (path == NULL && access(WEB_CONF_DEFAULT_PATH, F_OK) == 0)
 		path = WEB_CONF_DEFAULT_PATH;
@@ -118,8 +117,7 @@ static int load_conf(const char *path, struct web_conf *ret_conf)
 		log_err("configuration: %s", err);
 		return -1;
 	}
-	if (log_level_parse(ret_conf->log_level, &level) == 0)
-		log_set_level(level);
+	log_set_level(ret_conf->log_level);
 	return 0;
 }
 

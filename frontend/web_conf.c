@@ -10,29 +10,6 @@
 #include "conf.h"
 #include "log.h"
 
-static int parse_log_level(const char *value, void *field, char *err, size_t errlen)
-{
-	enum log_level level;
-	if (log_level_parse(value, &level) < 0) {
-		snprintf(err, errlen, "'%s' is not one of error, warning, info, debug", value);
-		return -EINVAL;
-	}
-	char *copy = strdup(value);
-	if (copy == NULL)
-		return -ENOMEM;
-	char **dst = field;
-	free(*dst);
-	*dst = copy;
-	return 0;
-}
-
-static void free_string(void *field)
-{
-	char **dst = field;
-	free(*dst);
-	*dst = NULL;
-}
-
 #define STR(sec, k, member, dflt)                                         \
 	{                                                                 \
 		.section = sec, .key = k, .type = CONF_STRING,            \
@@ -58,8 +35,7 @@ static const struct conf_entry web_schema[] = {
 		.type = CONF_CUSTOM,
 		.offset = offsetof(struct web_conf, log_level),
 		.def = "info",
-		.parse = parse_log_level,
-		.free = free_string,
+		.parse = conf_parse_log_level,
 	},
 };
 

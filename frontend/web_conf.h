@@ -20,6 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "log.h"
+
 struct web_conf {
 	char *http_address;
 	unsigned long http_max_header_size;
@@ -28,7 +30,7 @@ struct web_conf {
 	char *database_url;
 	char *redis_address;
 	char *agent_socket;
-	char *log_level;
+	enum log_level log_level;
 };
 
 #define WEB_CONF_DEFAULT_PATH WIREGUI_SYSCONFDIR "/wiregui.conf"

@@ -99,12 +99,10 @@ static const char *parse_args(int argc, char **argv)
 static void web_load_conf(struct web *web, const char *path)
 {
 	char err[512];
-	enum log_level level;
 
 	if (web_conf_load(path, &web->conf, err, sizeof(err)) < 0)
 		fatalx("%s", err);
-	if (log_level_parse(web->conf.log_level, &level) == 0)
-		log_set_level(level);
+	log_set_level(web->conf.log_level);
 	log_debug("configuration: %s", path ? path : "(defaults and environment)");
 }
 

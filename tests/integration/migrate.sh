@@ -25,22 +25,10 @@ trap cleanup EXIT
 trap "exit 143" TERM
 trap "exit 130" INT
 
-n=0
-failed=0
-tap() { # NAME STATUS
-	n=$((n + 1))
-	if [[ $2 -eq 0 ]]; then
-		echo "ok $n - $1"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $1"
-		sed 's/^/# /' "$T/out" "$T/err" 2>/dev/null || true
-	fi
-}
-check() { # NAME CMD...
-	local name=$1
-	shift
-	if "$@"; then tap "$name" 0; else tap "$name" 1; fi
+# shellcheck source=tests/lib/tap.sh
+. "$src/tests/lib/tap.sh"
+tap_diagnose() {
+	sed 's/^/# /' "$T/out" "$T/err" 2>/dev/null || true
 }
 
 port=$(free_port)
@@ -222,5 +210,4 @@ d=$(gen unlisted 0001_a.sql='SELECT 1;' 0002_b.sql='SELECT 1;')
 unlisted_fails() { ! python3 "$src/sql/embed.py" --srcdir "$1" --output "$T/gen.c" "$1/0001_a.sql" 2>/dev/null; }
 check "embed.py: refuses an unlisted file" unlisted_fails "$d"
 
-echo "1..$n"
-[[ $failed -eq 0 ]]
+tap_done

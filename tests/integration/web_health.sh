@@ -26,8 +26,6 @@ T=$(mktemp -d /tmp/wiregui-web-health.XXXXXX)
 chmod 0755 "$T" # PostgreSQL runs as user postgres
 web_pid=
 agent_pid=
-n=0
-failed=0
 
 stop_pid() { # PID: SIGTERM, then SIGKILL if it lingers; returns its exit status
 	local pid=$1 i rc=0
@@ -50,7 +48,7 @@ cleanup() {
 	stop_pid "$agent_pid" || true
 	redis_stop "$T/redis" || true
 	pg_stop "$T/pg" || true
-	if ((failed == 0)); then
+	if ((${tap_failed:-0} == 0)); then
 		rm -rf "$T"
 	else
 		echo "# logs kept in $T"
@@ -60,21 +58,11 @@ trap cleanup EXIT
 trap "exit 143" TERM
 trap "exit 130" INT
 
-tap() { # NAME STATUS
-	n=$((n + 1))
-	if [[ $2 -eq 0 ]]; then
-		echo "ok $n - $1"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $1"
-		echo "#   last: ${last:-}"
-		tail -n 15 "$T/web.log" 2>/dev/null | sed 's/^/#   web: /'
-	fi
-}
-check() { # NAME CMD...
-	local name=$1
-	shift
-	if "$@"; then tap "$name" 0; else tap "$name" 1; fi
+# shellcheck source=tests/lib/tap.sh
+. "$src/tests/lib/tap.sh"
+tap_diagnose() {
+	echo "#   last: ${last:-}"
+	tail -n 15 "$T/web.log" 2>/dev/null | sed 's/^/#   web: /'
 }
 
 pg_port=$(free_port)
@@ -250,5 +238,4 @@ last="exit status $rc"
 check "SIGTERM: wiregui-web exits 0" test "$rc" -eq 0
 check "SIGTERM: logged the shutdown" grep -q "shutting down" "$T/web.log"
 
-echo "1..$n"
-exit $((failed > 0))
+tap_done

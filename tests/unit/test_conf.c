@@ -722,6 +722,41 @@ START_TEST(test_file_size)
 }
 END_TEST
 
+static const struct {
+	const char *text;
+	int ret;
+	enum log_level level;
+} log_level_cases[] = {
+	{"error", 0, LOG_LVL_ERR},   {"warning", 0, LOG_LVL_WARN},
+	{"warn", 0, LOG_LVL_WARN},   {"INFO", 0, LOG_LVL_INFO},
+	{"debug", 0, LOG_LVL_DEBUG}, {"loud", -EINVAL, LOG_LVL_INFO},
+	{"", -EINVAL, LOG_LVL_INFO}, {"info ", -EINVAL, LOG_LVL_INFO},
+};
+
+START_TEST(test_parse_log_level)
+{
+	enum log_level level = LOG_LVL_INFO;
+	char err[128] = "";
+	int r = conf_parse_log_level(log_level_cases[_i].text, &level, err, sizeof(err));
+	ck_assert_int_eq(r, log_level_cases[_i].ret);
+	ck_assert_int_eq(level, log_level_cases[_i].level);
+	if (r < 0)
+		ck_assert_ptr_nonnull(strstr(err, "is not one of"));
+}
+END_TEST
+
+START_TEST(test_string_helpers)
+{
+	char *field = NULL;
+	ck_assert_int_eq(conf_string_set(&field, "one"), 0);
+	ck_assert_int_eq(conf_string_set(&field, "two"), 0);
+	ck_assert_str_eq(field, "two");
+	conf_string_free(&field);
+	ck_assert_ptr_null(field);
+	conf_string_free(&field);
+}
+END_TEST
+
 static Suite *conf_suite(void)
 {
 	Suite *s = suite_create("conf");
@@ -735,6 +770,8 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_err_buffer);
 	tcase_add_test(tc, test_free);
 	tcase_add_test(tc, test_bad_default);
+	tcase_add_loop_test(tc, test_parse_log_level, 0, (int)ARRAY_LEN(log_level_cases));
+	tcase_add_test(tc, test_string_helpers);
 	tcase_add_loop_test(tc, test_schema_errors, 0, (int)ARRAY_LEN(schema_cases));
 	suite_add_tcase(s, tc);
 
