@@ -34,28 +34,17 @@ static int parse_pool(const char *value, void *field, char *err, size_t errlen)
 /* Allocates, so conf_free must call free_level: leaks show up under LSan. */
 static int parse_level(const char *value, void *field, char *err, size_t errlen)
 {
-	char **dst = field;
-	char *copy;
-
 	if (strcmp(value, "error") != 0 && strcmp(value, "info") != 0 &&
 	    strcmp(value, "debug") != 0) {
 		snprintf(err, errlen, "bad level");
 		return -EINVAL;
 	}
-	copy = strdup(value);
-	if (copy == NULL)
-		return -ENOMEM;
-	free(*dst);
-	*dst = copy;
-	return 0;
+	return conf_string_set(field, value);
 }
 
 static void free_level(void *field)
 {
-	char **dst = field;
-
-	free(*dst);
-	*dst = NULL;
+	conf_string_free(field);
 }
 
 #define F(member) .offset = offsetof(struct fuzz_conf, member)

@@ -38,28 +38,16 @@ static int parse_pool(const char *value, void *field, char *err, size_t errlen)
 static int parse_level(const char *value, void *field, char *err, size_t errlen)
 {
 	static const char *const levels[] = {"error", "warning", "info", "debug"};
-	char **dst = field;
-
-	for (size_t i = 0; i < ARRAY_LEN(levels); i++) {
-		if (strcmp(value, levels[i]) == 0) {
-			char *copy = strdup(value);
-			if (copy == NULL)
-				return -ENOMEM;
-			free(*dst);
-			*dst = copy;
-			return 0;
-		}
-	}
+	for (size_t i = 0; i < ARRAY_LEN(levels); i++)
+		if (strcmp(value, levels[i]) == 0)
+			return conf_string_set(field, value);
 	snprintf(err, errlen, "must be one of error, warning, info, debug");
 	return -EINVAL;
 }
 
 static void free_level(void *field)
 {
-	char **dst = field;
-
-	free(*dst);
-	*dst = NULL;
+	conf_string_free(field);
 }
 
 #define F(member) .offset = offsetof(struct tconf, member)
