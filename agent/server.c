@@ -41,6 +41,13 @@ static void on_signal(int sig)
 	server_stop = 1;
 }
 
+/*
+ * A directory we create gets 0750 and the frontend's group. One that exists
+ * (tmpfiles.d made it, or an admin) is left as it is, but must be ours and
+ * writable by nobody else: whoever can write it could swap the socket. We
+ * never chmod a directory we did not make (socket = /tmp/x.sock must not
+ * change /tmp).
+ */
 static int socket_dir_prepare(const struct agent_conf *conf)
 {
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -49,19 +56,19 @@ static int socket_dir_prepare(const struct agent_conf *conf)
 	snprintf(dir, sizeof(dir), "%s", conf->socket_path);
 	char *slash = strrchr(dir, '/');
 	if (slash == dir)
-		return -EINVAL; /* never chmod "/" */
+		return -EPERM;
 	*slash = '\0';
-	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+	if (mkdir(dir, 0700) == 0) {
+		if (chown(dir, geteuid(), conf->frontend_gid) < 0 && geteuid() == 0)
+			return -errno;
+		return chmod(dir, 0750) < 0 ? -errno : 0;
+	}
+	if (errno != EEXIST)
 		return -errno;
 	if (lstat(dir, &st) < 0)
 		return -errno;
-	/* Someone else's directory could let them swap the socket under us. */
-	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) != 0)
 		return -EPERM;
-	if (chown(dir, geteuid(), conf->frontend_gid) < 0 && geteuid() == 0)
-		return -errno;
-	if (chmod(dir, 0750) < 0)
-		return -errno;
 	return 0;
 }
 
@@ -116,7 +123,8 @@ struct server *server_new(const struct agent_conf *conf)
 {
 	int r = socket_dir_prepare(conf);
 	if (r == -EPERM)
-		fatalx("%s: the socket directory must be a directory owned by uid %u",
+		fatalx("%s: the socket directory must be a directory owned by uid %u and writable "
+		       "by no one else",
 		       conf->socket_path, (unsigned)geteuid());
 	if (r < 0) {
 		errno = -r;

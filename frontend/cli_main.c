@@ -11,6 +11,7 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "db.h"
 #include "log.h"
 #include "migrate.h"
 #include "web_conf.h"
@@ -161,6 +162,12 @@ static PGconn *db_connect(const char *url)
 	/* Entries before dbname are defaults the URL may override. */
 	const char *const keys[] = {"fallback_application_name", "connect_timeout", "dbname", NULL};
 	const char *const values[] = {"wiregui", "10", url, NULL};
+	char err[256];
+
+	if (db_conninfo_check(url, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return NULL;
+	}
 	PGconn *conn = PQconnectdbParams(keys, values, 1);
 
 	if (conn == NULL) {

@@ -336,15 +336,16 @@ static void db_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static int db_conninfo_check(const char *conninfo, char *err, size_t errlen)
+int db_conninfo_check(const char *conninfo, char *err, size_t errlen)
 {
 	char *why = NULL;
 	PQconninfoOption *opts = PQconninfoParse(conninfo, &why);
 
 	if (opts == NULL) {
-		char msg[DB_ERROR_LEN];
-		db_oneline(msg, sizeof(msg), why ? why : "out of memory");
-		snprintf(err, errlen, "database.url: %s", msg);
+		/* libpq's reason quotes the offending part, which may be the password. */
+		snprintf(err, errlen,
+			 "database.url cannot be parsed: check its syntax, quoting and "
+			 "percent-encoding");
 		PQfreemem(why);
 		return -EINVAL;
 	}

@@ -30,6 +30,9 @@ int db_new(struct event_base *base, const char *conninfo, struct db **ret_db, ch
 	   size_t errlen);
 void db_free(struct db *db);
 
+/* The check db_new() makes: 0, or -EINVAL with a message that never quotes conninfo. */
+int db_conninfo_check(const char *conninfo, char *err, size_t errlen);
+
 bool db_is_up(const struct db *db);
 /* Why the last attempt or connection failed; "" when none did. */
 const char *db_error(const struct db *db);

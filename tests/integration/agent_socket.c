@@ -493,6 +493,37 @@ START_TEST(test_foreign_socket_dir_refused)
 }
 END_TEST
 
+/* An existing directory is never changed; a shared one (like /tmp) is refused. */
+START_TEST(test_existing_socket_dir)
+{
+	char dir[300], text[600], out[2048];
+	struct stat st;
+	snprintf(dir, sizeof(dir), "%s/shared", tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(chmod(dir, 01777), 0);
+	snprintf(text, sizeof(text), "[agent]\nsocket = %s/agent.sock\nfrontend_user = %u\n", dir,
+		 (unsigned)getuid());
+	ck_assert_int_eq(run_agent_capture(text, out, sizeof(out)), 1);
+	ck_assert_msg(strstr(out, "writable by no one else") != NULL, "stderr: %s", out);
+	ck_assert_int_eq(stat(dir, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 01777);
+
+	/* 0755 and ours: used as it is. */
+	char log[300], sock[350];
+	snprintf(dir, sizeof(dir), "%s/open", tmpdir);
+	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
+	snprintf(log, sizeof(log), "%s/open.log", tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	char user[32];
+	snprintf(user, sizeof(user), "%u", (unsigned)getuid());
+	pid_t pid = agent_start("open", sock, user, log);
+	ck_assert_int_eq(stat(dir, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0755);
+	agent_stop(pid);
+}
+END_TEST
+
 static Suite *agent_socket_suite(void)
 {
 	Suite *s = suite_create("agent_socket");
@@ -511,6 +542,7 @@ static Suite *agent_socket_suite(void)
 	tcase_add_test(tc, test_second_agent_refused);
 	tcase_add_test(tc, test_foreign_socket_dir_refused);
 	tcase_add_test(tc, test_no_new_privs);
+	tcase_add_test(tc, test_existing_socket_dir);
 	suite_add_tcase(s, tc);
 	return s;
 }

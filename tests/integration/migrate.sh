@@ -162,6 +162,12 @@ check "unreachable database: says so" err_has "cannot connect to the database: c
 rc=0
 WIREGUI_DATABASE_URL='postgresql://postgres@127.0.0.1:notaport/x' "$cli" migrate >"$T/out" 2>"$T/err" || rc=$?
 check "malformed url: exit 1" test "$rc" -eq 1
+rc=0
+WIREGUI_DATABASE_URL='postgresql://u:s3cr%zzet@127.0.0.1/x' "$cli" migrate >"$T/out" 2>"$T/err" || rc=$?
+check "unparsable url: exit 1" test "$rc" -eq 1
+check "unparsable url: says so" err_has "database.url cannot be parsed"
+no_secret() { ! grep -q s3cr "$T/out" "$T/err"; }
+check "unparsable url: the password is not repeated" no_secret
 migrate "$cli" no_such_database
 check "missing database: exit 1" test "$rc" -eq 1
 
