@@ -246,9 +246,9 @@ static bool client_read_once(struct server *srv)
 		client_close(srv, strerror(errno));
 		return false;
 	}
-	bool was_mid = session_mid_frame(srv->session);
+	uint64_t begun = session_frames_begun(srv->session);
 	int r = session_input(srv->session, buf, (size_t)n);
-	if (!was_mid && session_mid_frame(srv->session))
+	if (session_frames_begun(srv->session) != begun)
 		clock_gettime(CLOCK_MONOTONIC, &srv->frame_started);
 	if (!client_flush(srv))
 		return false;

@@ -25,6 +25,8 @@ struct session {
 	uint8_t hdr_buf[FRAME_HEADER_LEN];
 	size_t hdr_have;
 	struct frame_header hdr;
+	const struct handler *handler; /* of the frame being read */
+	uint64_t frames_begun;
 	uint8_t *payload; /* allocated once the header is checked */
 	size_t payload_have;
 
@@ -37,24 +39,32 @@ typedef int (*handler_fn)(struct session *s, const ProtobufCMessage *msg, uint64
 static int handle_hello(struct session *s, const ProtobufCMessage *msg, uint64_t request_id);
 static int handle_unsupported(struct session *s, const ProtobufCMessage *msg, uint64_t request_id);
 
-/* One row per request type: its handler and the states it may arrive in. */
-static const struct {
+/* Requests that carry no list: far below the frame limit. */
+#define SMALL_PAYLOAD 4096u
+
+/*
+ * One row per request type: its handler, the states it may arrive in and
+ * its largest payload. Type, state and length are all checked on the
+ * header, before the payload is allocated, read or decoded.
+ */
+static const struct handler {
 	uint16_t type;
 	handler_fn fn;
 	unsigned states;
+	uint32_t max_len;
 } handlers[] = {
-	{WIREGUI__MSG_TYPE__MSG_HELLO, handle_hello, ST_NEW},
-	{WIREGUI__MSG_TYPE__MSG_INTERFACE_SET, handle_unsupported, ST_READY},
-	{WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BEGIN, handle_unsupported, ST_READY},
-	{WIREGUI__MSG_TYPE__MSG_PEERS_PATCH, handle_unsupported, ST_READY},
-	{WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BEGIN, handle_unsupported, ST_READY},
-	{WIREGUI__MSG_TYPE__MSG_FIREWALL_PATCH, handle_unsupported, ST_READY},
-	{WIREGUI__MSG_TYPE__MSG_STATS_REQUEST, handle_unsupported, ST_READY},
+	{WIREGUI__MSG_TYPE__MSG_HELLO, handle_hello, ST_NEW, SMALL_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_INTERFACE_SET, handle_unsupported, ST_READY, SMALL_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BEGIN, handle_unsupported, ST_READY, SMALL_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_PEERS_PATCH, handle_unsupported, ST_READY, FRAME_MAX_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BEGIN, handle_unsupported, ST_READY, SMALL_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_FIREWALL_PATCH, handle_unsupported, ST_READY, FRAME_MAX_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_STATS_REQUEST, handle_unsupported, ST_READY, SMALL_PAYLOAD},
 	/* Batch/End are only valid inside a stream their Begin opened. */
-	{WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BATCH, handle_unsupported, 0},
-	{WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_END, handle_unsupported, 0},
-	{WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BATCH, handle_unsupported, 0},
-	{WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_END, handle_unsupported, 0},
+	{WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BATCH, handle_unsupported, 0, FRAME_MAX_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_END, handle_unsupported, 0, SMALL_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BATCH, handle_unsupported, 0, FRAME_MAX_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_END, handle_unsupported, 0, SMALL_PAYLOAD},
 };
 
 struct session *session_new(const struct agent_conf *conf)
@@ -90,6 +100,11 @@ void session_output_consumed(struct session *s, size_t n)
 	}
 	memmove(s->out, s->out + n, s->out_len - n);
 	s->out_len -= n;
+}
+
+uint64_t session_frames_begun(const struct session *s)
+{
+	return s->frames_begun;
 }
 
 bool session_mid_frame(const struct session *s)
@@ -208,33 +223,25 @@ static uint64_t request_id_of(const ProtobufCMessage *msg)
 	return *(const uint64_t *)(const void *)((const char *)msg + f->offset);
 }
 
-static int session_dispatch(struct session *s, uint16_t type, const uint8_t *payload, size_t len)
+static int session_dispatch(struct session *s, const uint8_t *payload, size_t len)
 {
-	size_t i;
-	for (i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
-		if (handlers[i].type == type)
-			break;
-	if (i == sizeof(handlers) / sizeof(handlers[0]))
-		return session_violation(s, 0, WIREGUI__ERROR_CODE__UNKNOWN_TYPE, NULL,
-					 "message type %u (%s) is not a request", type,
-					 frame_type_name(type));
-
+	const struct handler *h = s->handler;
 	ProtobufCMessage *msg;
-	Wiregui__ErrorCode code = frame_decode(type, payload, len, &msg);
+	Wiregui__ErrorCode code = frame_decode(h->type, payload, len, &msg);
 	if (code != WIREGUI__ERROR_CODE__OK)
 		return session_violation(s, 0, code, NULL, "%s payload of %zu bytes rejected",
-					 frame_type_name(type), len);
-
-	uint64_t request_id = request_id_of(msg);
-	int r;
-	if (!(handlers[i].states & s->state))
-		r = session_violation(s, request_id, WIREGUI__ERROR_CODE__OUT_OF_STATE, NULL,
-				      "%s is not allowed %s", frame_type_name(type),
-				      s->state == ST_NEW ? "before Hello" : "now");
-	else
-		r = handlers[i].fn(s, msg, request_id);
+					 frame_type_name(h->type), len);
+	int r = h->fn(s, msg, request_id_of(msg));
 	protobuf_c_message_free_unpacked(msg, NULL);
 	return r;
+}
+
+static const struct handler *handler_find(uint16_t type)
+{
+	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+		if (handlers[i].type == type)
+			return &handlers[i];
+	return NULL;
 }
 
 static int session_header_done(struct session *s)
@@ -246,9 +253,20 @@ static int session_header_done(struct session *s)
 	if (code != WIREGUI__ERROR_CODE__OK)
 		return session_violation(s, 0, code, NULL, "bad frame header (length %u, flags %u)",
 					 s->hdr.length, s->hdr.flags);
-	if (frame_descriptor(s->hdr.type) == NULL)
+	uint16_t type = s->hdr.type;
+	s->handler = handler_find(type);
+	if (s->handler == NULL)
 		return session_violation(s, 0, WIREGUI__ERROR_CODE__UNKNOWN_TYPE, NULL,
-					 "unknown message type %u", s->hdr.type);
+					 "message type %u (%s) is not a request", type,
+					 frame_type_name(type));
+	if (!(s->handler->states & s->state))
+		return session_violation(s, 0, WIREGUI__ERROR_CODE__OUT_OF_STATE, NULL,
+					 "%s is not allowed %s", frame_type_name(type),
+					 s->state == ST_NEW ? "before Hello" : "now");
+	if (s->hdr.length > s->handler->max_len)
+		return session_violation(s, 0, WIREGUI__ERROR_CODE__LIMIT, NULL,
+					 "%s of %u bytes, at most %u", frame_type_name(type),
+					 s->hdr.length, s->handler->max_len);
 	/* The length is bounded by frame_header_decode: now it may be allocated. */
 	s->payload = malloc(s->hdr.length ? s->hdr.length : 1);
 	if (s->payload == NULL) {
@@ -261,7 +279,7 @@ static int session_header_done(struct session *s)
 
 static int session_frame_done(struct session *s)
 {
-	int r = session_dispatch(s, s->hdr.type, s->payload, s->hdr.length);
+	int r = session_dispatch(s, s->payload, s->hdr.length);
 	free(s->payload);
 	s->payload = NULL;
 	s->hdr_have = 0;
@@ -273,6 +291,8 @@ int session_input(struct session *s, const uint8_t *data, size_t len)
 	while (len > 0 && !s->closing) {
 		int r = 0;
 		if (s->hdr_have < FRAME_HEADER_LEN) {
+			if (s->hdr_have == 0)
+				s->frames_begun++;
 			size_t n = FRAME_HEADER_LEN - s->hdr_have;
 			n = n < len ? n : len;
 			memcpy(s->hdr_buf + s->hdr_have, data, n);

@@ -33,5 +33,7 @@ void session_output_consumed(struct session *s, size_t n);
 
 /* A frame has started but not finished (for the stall timeout). */
 bool session_mid_frame(const struct session *s);
+/* Frames started so far: a change means a new frame began (its own stall clock). */
+uint64_t session_frames_begun(const struct session *s);
 
 #endif

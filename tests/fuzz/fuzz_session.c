@@ -3,7 +3,8 @@
  * The agent's whole input path: bytes from the socket into the session
  * (frame header, length bound, protobuf decode, unknown-field check,
  * state machine, validation, handlers). The input is fed in two pieces
- * split where its first byte says, to exercise partial frames.
+ * split where its first byte says (that byte is not input), to exercise
+ * partial frames.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -23,7 +24,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	log_set_level(LOG_LVL_ERR);
 	if (size == 0)
 		return 0;
-	size_t split = data[0] < size ? data[0] : size;
+	/* The first byte is not input: it says where the rest is split. */
+	size_t split = data[0];
+	data++;
+	size--;
+	if (split > size)
+		split = size;
 	struct session *s = session_new(&conf);
 	if (s == NULL)
 		return 0;

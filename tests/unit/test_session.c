@@ -130,6 +130,7 @@ START_TEST(test_byte_at_a_time)
 	frames_add(&f, WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BEGIN, &begin.base);
 	for (size_t i = 0; i < f.len; i++)
 		ck_assert_int_eq(session_input(s, f.buf + i, 1), 0);
+	ck_assert_uint_eq(session_frames_begun(s), 2);
 	expect_hello_reply(s, 9);
 	expect_result(s, 10, WIREGUI__ERROR_CODE__UNSUPPORTED, "");
 	expect_no_output(s);
@@ -143,8 +144,10 @@ START_TEST(test_mid_frame)
 	struct session *s = session_new(&conf);
 	struct frames f = {0};
 	frames_add_hello(&f, 1);
+	ck_assert_uint_eq(session_frames_begun(s), 0);
 	ck_assert_int_eq(session_input(s, f.buf, 3), 0);
 	ck_assert(session_mid_frame(s));
+	ck_assert_uint_eq(session_frames_begun(s), 1);
 	ck_assert_int_eq(session_input(s, f.buf + 3, f.len - 3), 0);
 	ck_assert(!session_mid_frame(s));
 	expect_hello_reply(s, 1);
@@ -234,7 +237,7 @@ static const struct {
 	 patch_id_3,
 	 sizeof(patch_id_3),
 	 WIREGUI__ERROR_CODE__OUT_OF_STATE,
-	 3,
+	 0,
 	 ""},
 	{"batch without begin",
 	 AFTER_HELLO,
@@ -242,7 +245,23 @@ static const struct {
 	 batch_id_4,
 	 sizeof(batch_id_4),
 	 WIREGUI__ERROR_CODE__OUT_OF_STATE,
-	 4,
+	 0,
+	 ""},
+	{"hello larger than a hello can be",
+	 RAW,
+	 {5000, WIREGUI__MSG_TYPE__MSG_HELLO, 1, 0},
+	 NULL,
+	 0,
+	 WIREGUI__ERROR_CODE__LIMIT,
+	 0,
+	 ""},
+	{"stats request of 64 KiB",
+	 AFTER_HELLO,
+	 {65536, WIREGUI__MSG_TYPE__MSG_STATS_REQUEST, 1, 0},
+	 NULL,
+	 0,
+	 WIREGUI__ERROR_CODE__LIMIT,
+	 0,
 	 ""},
 	{"second hello",
 	 AFTER_HELLO,
@@ -250,7 +269,7 @@ static const struct {
 	 hello_id_6,
 	 sizeof(hello_id_6),
 	 WIREGUI__ERROR_CODE__OUT_OF_STATE,
-	 6,
+	 0,
 	 ""},
 };
 
