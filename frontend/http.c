@@ -9,9 +9,13 @@
 
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #include "endpoint.h"
 #include "log.h"
+
+/* After accept() ran out of descriptors, wait this long before accepting again. */
+#define HTTP_ACCEPT_PAUSE_SEC 1
 
 struct http_server {
 	struct evhttp *http;
@@ -136,6 +140,37 @@ static void http_dispatch(struct evhttp_request *req, void *arg)
 	http_reply_error(req, HTTP_BADMETHOD, "method_not_allowed");
 }
 
+static void http_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(arg);
+}
+
+/*
+ * accept() failing for lack of descriptors or memory would fail again on
+ * every loop turn (the pending connection stays queued): pause accepting
+ * for a moment instead of spinning, and say so once per pause.
+ */
+static void http_accept_error(struct evconnlistener *listener, void *arg)
+{
+	int e = EVUTIL_SOCKET_ERROR();
+	struct timeval pause = {.tv_sec = HTTP_ACCEPT_PAUSE_SEC};
+
+	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
+		log_warn("accept: %s", strerror(e));
+		return;
+	}
+	log_warn("accept: %s: not accepting connections for %d s", strerror(e),
+		 HTTP_ACCEPT_PAUSE_SEC);
+	(void)arg; /* evhttp's, not ours */
+	evconnlistener_disable(listener);
+	/* A one-shot timer of the base: freed with it if the loop ends first. */
+	if (event_base_once(evconnlistener_get_base(listener), -1, EV_TIMEOUT, http_accept_resume,
+			    listener, &pause) < 0)
+		evconnlistener_enable(listener);
+}
+
 static int http_listen(struct http_server *srv, const char *address, char *err, size_t errlen)
 {
 	struct endpoint ep;
@@ -146,11 +181,14 @@ static int http_listen(struct http_server *srv, const char *address, char *err, 
 		return -EINVAL;
 	}
 	errno = 0;
-	if (evhttp_bind_socket_with_handle(srv->http, ep.host, ep.port) == NULL) {
+	struct evhttp_bound_socket *bound =
+		evhttp_bind_socket_with_handle(srv->http, ep.host, ep.port);
+	if (bound == NULL) {
 		int e = errno ? errno : EADDRNOTAVAIL;
 		snprintf(err, errlen, "cannot listen on %s: %s", address, strerror(e));
 		return -e;
 	}
+	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bound), http_accept_error);
 	return 0;
 }
 

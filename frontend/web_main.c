@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -162,6 +163,17 @@ static void web_stop(struct web *web)
 	web_conf_free(&web->conf);
 }
 
+/* Every client connection costs a descriptor: allow as many as the hard limit does. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("cannot raise the descriptor limit: %s", strerror(errno));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct web web = {0};
@@ -173,6 +185,7 @@ int main(int argc, char **argv)
 			"running as root: wiregui-web needs no privileges, run it as its own user");
 	/* Writes to a closed peer must fail with EPIPE, not kill the daemon. */
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 
 	web_start(&web);
 	log_info("wiregui-web %s listening on %s", WIREGUI_VERSION, web.conf.http_address);
