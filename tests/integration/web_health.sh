@@ -26,6 +26,7 @@ T=$(mktemp -d /tmp/wiregui-web-health.XXXXXX)
 chmod 0755 "$T" # PostgreSQL runs as user postgres
 web_pid=
 agent_pid=
+fd_pid=
 
 stop_pid() { # PID: SIGTERM, then SIGKILL if it lingers; returns its exit status
 	local pid=$1 i rc=0
@@ -45,6 +46,7 @@ stop_pid() { # PID: SIGTERM, then SIGKILL if it lingers; returns its exit status
 
 cleanup() {
 	stop_pid "$web_pid" || true
+	stop_pid "$fd_pid" || true
 	stop_pid "$agent_pid" || true
 	redis_stop "$T/redis" || true
 	pg_stop "$T/pg" || true
@@ -229,6 +231,45 @@ check "after an oversized body: the server still answers" health_is "200 ok up u
 request -I "$base/healthz"
 last="$code"
 check "HEAD /healthz: 200" code_is 200
+
+# --- Out of file descriptors: pause accepting, do not spin, recover ---------
+fd_port=$(free_port)
+sed "s/^address = .*/address = 127.0.0.1:$fd_port/" "$T/web.conf" >"$T/web-fd.conf"
+(
+	ulimit -n 40
+	exec "$web_bin" -c "$T/web-fd.conf"
+) >>"$T/web-fd.log" 2>&1 &
+fd_pid=$!
+wait_for curl -s -o /dev/null "http://127.0.0.1:$fd_port/healthz"
+# 80 half-sent requests held open for 3 s: more than the daemon may have descriptors.
+python3 - "$fd_port" <<'EOF'
+import socket, sys, time
+held = []
+for _ in range(80):
+    try:
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)
+        s.sendall(b"GET /healthz HT")
+        held.append(s)
+    except OSError:
+        pass
+time.sleep(3)
+EOF
+last="$(grep -c accept "$T/web-fd.log") accept log lines"
+check "out of descriptors: still running" kill -0 "$fd_pid"
+check "out of descriptors: says it pauses accepting" grep -q "not accepting connections" "$T/web-fd.log"
+fd_quiet() { (($(grep -c accept "$T/web-fd.log") < 50)); }
+check "out of descriptors: no log flood" fd_quiet
+fd_answers() {
+	local deadline=$((SECONDS + POLL_LIMIT))
+	while ((SECONDS < deadline)); do
+		curl -s --max-time 5 "http://127.0.0.1:$fd_port/healthz" | grep -q '"status"' && return 0
+		sleep 0.5
+	done
+	return 1
+}
+check "out of descriptors: answers again once they are closed" fd_answers
+stop_pid "$fd_pid" || true
+fd_pid=
 
 # --- Clean shutdown (under ASan this is also the leak check) -----------------
 rc=0
