@@ -77,6 +77,15 @@ static const struct conf_entry agent_schema[] = {
 		.def = "info",
 		.parse = conf_parse_log_level,
 	},
+	{
+		.section = "agent",
+		.key = "idle_timeout",
+		.type = CONF_UINT,
+		.offset = offsetof(struct agent_conf, idle_timeout),
+		.def = "60",
+		.min = 2,
+		.max = 86400,
+	},
 	CUSTOM("wireguard", "interface", interface, "wg-wiregui", parse_ifname),
 	CUSTOM("firewall", "table", nft_table, "wiregui", parse_table),
 };

@@ -8,6 +8,8 @@
  *   [agent]     socket = /run/wiregui/agent.sock
  *               frontend_user = wiregui   user name or numeric uid allowed to connect
  *               log_level = info
+ *               idle_timeout = 60         seconds without a frame before the
+ *                                         frontend's connection is dropped
  *   [wireguard] interface = wg-wiregui    the only interface it programs
  *   [firewall]  table = wiregui           the only nft table (family inet) it owns
  */
@@ -21,6 +23,7 @@ struct agent_conf {
 	char *socket_path;
 	char *frontend_user;
 	enum log_level log_level;
+	unsigned long idle_timeout;
 	char *interface;
 	char *nft_table;
 	/* Resolved from frontend_user at load time. */

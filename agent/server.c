@@ -31,6 +31,7 @@ struct server {
 	uid_t client_uid;
 	pid_t client_pid;
 	struct timespec frame_started;
+	struct timespec last_input;
 };
 
 static volatile sig_atomic_t server_stop;
@@ -209,6 +210,7 @@ static void server_accept(struct server *srv)
 	srv->client_fd = fd;
 	srv->client_uid = cred.uid;
 	srv->client_pid = cred.pid;
+	clock_gettime(CLOCK_MONOTONIC, &srv->last_input);
 	log_info("frontend connected (pid %ld)", (long)cred.pid);
 }
 
@@ -246,6 +248,7 @@ static bool client_read_once(struct server *srv)
 		client_close(srv, strerror(errno));
 		return false;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &srv->last_input);
 	uint64_t begun = session_frames_begun(srv->session);
 	int r = session_input(srv->session, buf, (size_t)n);
 	if (session_frames_begun(srv->session) != begun)
@@ -279,15 +282,34 @@ static void client_read(struct server *srv)
 			return;
 }
 
-static int stall_timeout_ms(const struct server *srv)
+static long ms_left(const struct timespec *since, long limit_ms)
 {
-	if (srv->client_fd < 0 || !session_mid_frame(srv->session))
-		return -1;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	long elapsed = (now.tv_sec - srv->frame_started.tv_sec) * 1000 +
-		       (now.tv_nsec - srv->frame_started.tv_nsec) / 1000000;
-	return elapsed >= STALL_TIMEOUT_MS ? 0 : (int)(STALL_TIMEOUT_MS - elapsed);
+	long elapsed =
+		(now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+	return elapsed >= limit_ms ? 0 : limit_ms - elapsed;
+}
+
+/*
+ * Milliseconds until the client must be dropped: a frame begun and not
+ * finished in STALL_TIMEOUT_MS, or nothing at all (the web pings when it
+ * has nothing to ask) for idle_timeout. -1 without a client. Why in *why.
+ */
+static int client_deadline_ms(const struct server *srv, const char **why)
+{
+	if (srv->client_fd < 0)
+		return -1;
+	long left = ms_left(&srv->last_input, (long)srv->conf->idle_timeout * 1000);
+	*why = "silent for longer than idle_timeout";
+	if (session_mid_frame(srv->session)) {
+		long stall = ms_left(&srv->frame_started, STALL_TIMEOUT_MS);
+		if (stall < left) {
+			left = stall;
+			*why = "frame not completed in time";
+		}
+	}
+	return (int)left;
 }
 
 int server_run(struct server *srv)
@@ -306,7 +328,8 @@ int server_run(struct server *srv)
 			pfd[1].events = (short)((pending < OUTPUT_HIGH_WATER ? POLLIN : 0) |
 						(pending ? POLLOUT : 0));
 		}
-		int timeout = stall_timeout_ms(srv);
+		const char *why = NULL;
+		int timeout = client_deadline_ms(srv, &why);
 		struct timespec ts = {timeout / 1000, (timeout % 1000) * 1000000L};
 		int n = ppoll(pfd, 2, timeout < 0 ? NULL : &ts, &orig);
 		if (n < 0) {
@@ -314,8 +337,8 @@ int server_run(struct server *srv)
 				continue;
 			fatal("ppoll");
 		}
-		if (srv->client_fd >= 0 && stall_timeout_ms(srv) == 0) {
-			client_close(srv, "frame not completed in time");
+		if (client_deadline_ms(srv, &why) == 0) {
+			client_close(srv, why);
 			continue;
 		}
 		if (pfd[1].revents & POLLOUT && !client_flush(srv))

@@ -38,6 +38,7 @@ typedef int (*handler_fn)(struct session *s, const ProtobufCMessage *msg, uint64
 
 static int handle_hello(struct session *s, const ProtobufCMessage *msg, uint64_t request_id);
 static int handle_unsupported(struct session *s, const ProtobufCMessage *msg, uint64_t request_id);
+static int handle_ping(struct session *s, const ProtobufCMessage *msg, uint64_t request_id);
 
 /* Requests that carry no list: far below the frame limit. */
 #define SMALL_PAYLOAD 4096u
@@ -54,6 +55,7 @@ static const struct handler {
 	uint32_t max_len;
 } handlers[] = {
 	{WIREGUI__MSG_TYPE__MSG_HELLO, handle_hello, ST_NEW, SMALL_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_PING, handle_ping, ST_READY, SMALL_PAYLOAD},
 	{WIREGUI__MSG_TYPE__MSG_INTERFACE_SET, handle_unsupported, ST_READY, SMALL_PAYLOAD},
 	{WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BEGIN, handle_unsupported, ST_READY, SMALL_PAYLOAD},
 	{WIREGUI__MSG_TYPE__MSG_PEERS_PATCH, handle_unsupported, ST_READY, FRAME_MAX_PAYLOAD},
@@ -202,6 +204,12 @@ static int handle_hello(struct session *s, const ProtobufCMessage *msg, uint64_t
 	reply.max_batch = FRAME_MAX_BATCH;
 	s->state = ST_READY;
 	return session_send(s, WIREGUI__MSG_TYPE__MSG_HELLO_REPLY, &reply.base);
+}
+
+static int handle_ping(struct session *s, const ProtobufCMessage *msg, uint64_t request_id)
+{
+	(void)msg;
+	return session_result(s, request_id, WIREGUI__ERROR_CODE__OK, NULL, "");
 }
 
 /* Known requests whose work lands with the WireGuard and nftables backends. */

@@ -31,6 +31,7 @@ static const struct {
 	[WIREGUI__MSG_TYPE__MSG_STATS_REQUEST] = {&wiregui__stats_request__descriptor,
 						  "StatsRequest"},
 	[WIREGUI__MSG_TYPE__MSG_STATS_REPLY] = {&wiregui__stats_reply__descriptor, "StatsReply"},
+	[WIREGUI__MSG_TYPE__MSG_PING] = {&wiregui__ping__descriptor, "Ping"},
 };
 
 #define FRAME_NTYPES (sizeof(frame_types) / sizeof(frame_types[0]))

@@ -18,12 +18,16 @@
 #include "log.h"
 
 #define AGENT_HELLO_TIMEOUT_SEC 5
+/* With nothing to ask for this long, ask a Ping: the agent drops silent clients. */
+#define AGENT_PING_SEC 10
+/* A request unanswered (no byte from the agent) for this long: the agent is hung. */
+#define AGENT_REPLY_TIMEOUT_SEC 20
 #define AGENT_ERROR_LEN 256
 
 enum agent_state {
 	AGENT_ST_WAIT,	/* no connection; retry timer armed */
 	AGENT_ST_HELLO, /* connected, Hello sent; hello timeout armed */
-	AGENT_ST_UP,	/* HelloReply received */
+	AGENT_ST_UP,	/* HelloReply received; ping timer armed */
 };
 
 struct agent_pending {
@@ -235,6 +239,11 @@ static int agent_send(struct agent_client *ac, uint16_t type, ProtobufCMessage *
 	free(buf);
 	if (r < 0)
 		goto err_free_pending;
+	if (ac->pending == NULL) {
+		/* Libevent restarts it on every byte read: it fires only on silence. */
+		struct timeval tv = {.tv_sec = AGENT_REPLY_TIMEOUT_SEC};
+		bufferevent_set_timeouts(ac->bev, &tv, NULL);
+	}
 	*ac->pending_tail = p;
 	ac->pending_tail = &p->next;
 	return 0;
@@ -250,6 +259,36 @@ int agent_client_request(struct agent_client *ac, uint16_t type, ProtobufCMessag
 	if (ac->state != AGENT_ST_UP)
 		return -ENOTCONN;
 	return agent_send(ac, type, msg, cb, arg);
+}
+
+static void agent_ping_schedule(struct agent_client *ac)
+{
+	struct timeval tv = {.tv_sec = AGENT_PING_SEC};
+	evtimer_add(ac->timer, &tv);
+}
+
+/* A non-OK Result is logged with the others; nothing else to do. */
+static void agent_ping_reply(struct agent_client *ac, uint16_t type, const ProtobufCMessage *reply,
+			     void *arg)
+{
+	(void)ac;
+	(void)type;
+	(void)reply;
+	(void)arg;
+}
+
+static void agent_ping(struct agent_client *ac)
+{
+	if (ac->pending == NULL) {
+		Wiregui__Ping ping = WIREGUI__PING__INIT;
+		int r = agent_send(ac, WIREGUI__MSG_TYPE__MSG_PING, &ping.base, agent_ping_reply,
+				   NULL);
+		if (r < 0) {
+			agent_fail(ac, "cannot send Ping: %s", strerror(-r));
+			return;
+		}
+	}
+	agent_ping_schedule(ac);
 }
 
 static void agent_hello_reply(struct agent_client *ac, uint16_t type, const ProtobufCMessage *reply,
@@ -277,7 +316,7 @@ static void agent_hello_reply(struct agent_client *ac, uint16_t type, const Prot
 	ac->state = AGENT_ST_UP;
 	ac->error[0] = '\0';
 	backoff_reset(&ac->backoff);
-	evtimer_del(ac->timer);
+	agent_ping_schedule(ac);
 	log_info("agent: connected (agent %s, backend %s, %zu interface(s))",
 		 ac->info.agent_version, agent_backend_name(ac->info.backend),
 		 ac->info.n_interfaces);
@@ -345,8 +384,10 @@ static void agent_handle_reply(struct agent_client *ac, uint16_t type, const Pro
 		return;
 	}
 	ac->pending = p->next;
-	if (ac->pending == NULL)
+	if (ac->pending == NULL) {
 		ac->pending_tail = &ac->pending;
+		bufferevent_set_timeouts(ac->bev, NULL, NULL);
+	}
 	p->cb(ac, type, msg, p->arg);
 	free(p);
 }
@@ -427,6 +468,10 @@ static void agent_event_cb(struct bufferevent *bev, short events, void *arg)
 	struct agent_client *ac = arg;
 	int err = EVUTIL_SOCKET_ERROR();
 
+	if (events & BEV_EVENT_TIMEOUT) {
+		agent_fail(ac, "no answer from the agent within %d s", AGENT_REPLY_TIMEOUT_SEC);
+		return;
+	}
 	if (!(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
 		return;
 	if (agent_read_last_words(ac, bev))
@@ -497,6 +542,7 @@ static void agent_timer_cb(evutil_socket_t fd, short what, void *arg)
 		agent_fail(ac, "no answer to Hello within %d s", AGENT_HELLO_TIMEOUT_SEC);
 		break;
 	case AGENT_ST_UP:
+		agent_ping(ac);
 		break;
 	}
 }

@@ -49,14 +49,15 @@ static int try_connect(const char *path)
 }
 
 /* Start the agent with this config; returns its pid once the socket answers. */
-static pid_t agent_start(const char *name, const char *socket, const char *user, const char *log)
+static pid_t agent_start(const char *name, const char *socket, const char *user, const char *log,
+			 const char *extra)
 {
 	char conf_path[512], text[1024];
 	snprintf(conf_path, sizeof(conf_path), "%s/%s.conf", tmpdir, name);
 	snprintf(text, sizeof(text),
-		 "[agent]\nsocket = %s\nfrontend_user = %s\nlog_level = debug\n"
+		 "[agent]\nsocket = %s\nfrontend_user = %s\nlog_level = debug\n%s"
 		 "[wireguard]\ninterface = wgtest0\n[firewall]\ntable = wiregui_test\n",
-		 socket, user);
+		 socket, user, extra);
 	write_file(conf_path, text);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -96,7 +97,7 @@ static void setup(void)
 	char user[32], log[512];
 	snprintf(user, sizeof(user), "%u", (unsigned)getuid());
 	snprintf(log, sizeof(log), "%s/agent.log", tmpdir);
-	agent_pid = agent_start("agent", sock_path, user, log);
+	agent_pid = agent_start("agent", sock_path, user, log, "");
 }
 
 static void teardown(void)
@@ -401,7 +402,7 @@ START_TEST(test_peercred_refused)
 	snprintf(log, sizeof(log), "%s/other.log", tmpdir);
 	/* Only uid 65534 may connect to this one; we are someone else. */
 	ck_assert_uint_ne(getuid(), 65534);
-	pid_t other = agent_start("other", other_sock, "65534", log);
+	pid_t other = agent_start("other", other_sock, "65534", log, "");
 	int fd = try_connect(other_sock);
 	ck_assert_int_ge(fd, 0);
 	expect_result(fd, WIREGUI__ERROR_CODE__NOT_ALLOWED, 0);
@@ -517,9 +518,44 @@ START_TEST(test_existing_socket_dir)
 	ck_assert_int_eq(chmod(dir, 0755), 0);
 	char user[32];
 	snprintf(user, sizeof(user), "%u", (unsigned)getuid());
-	pid_t pid = agent_start("open", sock, user, log);
+	pid_t pid = agent_start("open", sock, user, log, "");
 	ck_assert_int_eq(stat(dir, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 07777, 0755);
+	agent_stop(pid);
+}
+END_TEST
+
+START_TEST(test_ping)
+{
+	int fd = try_connect(sock_path);
+	send_hello(fd, 1);
+	expect_hello_reply(fd, 1);
+	Wiregui__Ping ping = WIREGUI__PING__INIT;
+	ping.request_id = 2;
+	send_msg(fd, WIREGUI__MSG_TYPE__MSG_PING, &ping.base);
+	expect_result(fd, WIREGUI__ERROR_CODE__OK, 2);
+	close(fd);
+}
+END_TEST
+
+/* A frontend that says nothing for idle_timeout loses its slot to the next one. */
+START_TEST(test_idle_client_dropped)
+{
+	char sock[300], log[300];
+	snprintf(sock, sizeof(sock), "%s/idle/agent.sock", tmpdir);
+	snprintf(log, sizeof(log), "%s/idle.log", tmpdir);
+	char user[32];
+	snprintf(user, sizeof(user), "%u", (unsigned)getuid());
+	pid_t pid = agent_start("idle", sock, user, log, "idle_timeout = 2\n");
+	int fd = try_connect(sock);
+	send_hello(fd, 1);
+	expect_hello_reply(fd, 1);
+	expect_eof(fd);
+	close(fd);
+	fd = try_connect(sock);
+	send_hello(fd, 2);
+	expect_hello_reply(fd, 2);
+	close(fd);
 	agent_stop(pid);
 }
 END_TEST
@@ -543,6 +579,8 @@ static Suite *agent_socket_suite(void)
 	tcase_add_test(tc, test_foreign_socket_dir_refused);
 	tcase_add_test(tc, test_no_new_privs);
 	tcase_add_test(tc, test_existing_socket_dir);
+	tcase_add_test(tc, test_ping);
+	tcase_add_test(tc, test_idle_client_dropped);
 	suite_add_tcase(s, tc);
 	return s;
 }

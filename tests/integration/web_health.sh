@@ -206,6 +206,13 @@ check "agent stopped: /healthz the same" health_is "503 degraded up up down" /he
 start_agent
 check "agent started again: back to 200 ok" poll_health "200 ok up up up"
 
+# A hung agent (stopped, its socket still open) is noticed by the web's Ping.
+kill -STOP "$agent_pid"
+check "agent hung: 503 degraded, agent down" poll_health "503 degraded up up down"
+check "agent hung: says it does not answer" body_is '.agent.error | test("no answer")'
+kill -CONT "$agent_pid"
+check "agent resumed: back to 200 ok" poll_health "200 ok up up up"
+
 # --- HTTP behaviour ---------------------------------------------------------
 request "$base/no/such/path"
 last="$code $(cat "$T/body")"
