@@ -27,7 +27,7 @@ struct http_route {
 struct http_limits {
 	size_t max_header_size; /* all request headers together, bytes */
 	size_t max_body_size;	/* bytes */
-	unsigned timeout;	/* seconds, read or write of one request */
+	unsigned timeout; /* seconds a client may stay silent mid-request (evhttp inactivity) */
 };
 
 struct http_server;

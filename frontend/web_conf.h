@@ -10,7 +10,7 @@
  *   [http]     address = 127.0.0.1:13000   host:port or [v6]:port
  *              max_header_size = 16384      bytes, all headers together
  *              max_body_size = 1048576      bytes
- *              timeout = 30                 seconds, read/write of one request
+ *              timeout = 30                 seconds a client may stay silent mid-request
  *   [database] url = postgresql:///wiregui  libpq conninfo string or URI
  *   [redis]    address = 127.0.0.1:6379     host:port or unix:/path/to.sock
  *   [agent]    socket = /run/wiregui/agent.sock
