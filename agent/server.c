@@ -233,7 +233,7 @@ static bool client_flush(struct server *srv)
 	return true;
 }
 
-/* Returns false when the connection is over. */
+/* Returns false when nothing more is to be read now, or the connection is over. */
 static bool client_read_once(struct server *srv)
 {
 	uint8_t buf[65536];
@@ -264,10 +264,6 @@ static bool client_read_once(struct server *srv)
 	return true;
 }
 
-/*
- * Read what is there (bounded, so one client cannot starve the loop), so a
- * hang-up behind the data is seen before a new connection is judged busy.
- */
 static size_t client_pending(const struct server *srv)
 {
 	size_t pending;
@@ -275,6 +271,10 @@ static size_t client_pending(const struct server *srv)
 	return pending;
 }
 
+/*
+ * Read what is there (bounded, so one client cannot starve the loop), so a
+ * hang-up behind the data is seen before a new connection is judged busy.
+ */
 static void client_read(struct server *srv)
 {
 	for (int i = 0; i < 64 && srv->client_fd >= 0; i++)

@@ -66,6 +66,16 @@ static char hex_symbol(unsigned v)
  * 32 bytes are ten 3-byte groups (4 symbols each) and a 2-byte tail: three
  * symbols carrying 18 bits, of which the low 2 must be zero, then '='.
  */
+/* Hand a decoded key out only when decoding found nothing wrong; wipe the scratch copy. */
+static int key_commit(int bad, uint8_t key[WG_KEY_LEN], uint8_t ret_key[WG_KEY_LEN])
+{
+	int r = bad < 0 ? -EINVAL : 0;
+	if (r == 0)
+		memcpy(ret_key, key, WG_KEY_LEN);
+	explicit_bzero(key, WG_KEY_LEN);
+	return r;
+}
+
 int wg_key_from_base64(const char *s, uint8_t ret_key[WG_KEY_LEN])
 {
 	const unsigned char *in = (const unsigned char *)s;
@@ -99,13 +109,7 @@ int wg_key_from_base64(const char *s, uint8_t ret_key[WG_KEY_LEN])
 	/* Non-zero unused bits would give a second spelling of the same key. */
 	bad |= -(tail & 3);
 
-	if (bad < 0) {
-		explicit_bzero(key, sizeof(key));
-		return -EINVAL;
-	}
-	memcpy(ret_key, key, WG_KEY_LEN);
-	explicit_bzero(key, sizeof(key));
-	return 0;
+	return key_commit(bad, key, ret_key);
 }
 
 void wg_key_to_base64(const uint8_t key[WG_KEY_LEN], char out[WG_KEY_B64_LEN + 1])
@@ -142,13 +146,7 @@ int wg_key_from_hex(const char *s, uint8_t ret_key[WG_KEY_LEN])
 		bad |= hi | lo;
 		key[i] = (uint8_t)((hi & 15) << 4 | (lo & 15));
 	}
-	if (bad < 0) {
-		explicit_bzero(key, sizeof(key));
-		return -EINVAL;
-	}
-	memcpy(ret_key, key, WG_KEY_LEN);
-	explicit_bzero(key, sizeof(key));
-	return 0;
+	return key_commit(bad, key, ret_key);
 }
 
 void wg_key_to_hex(const uint8_t key[WG_KEY_LEN], char out[WG_KEY_HEX_LEN + 1])

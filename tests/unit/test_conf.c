@@ -45,11 +45,6 @@ static int parse_level(const char *value, void *field, char *err, size_t errlen)
 	return -EINVAL;
 }
 
-static void free_level(void *field)
-{
-	conf_string_free(field);
-}
-
 #define F(member) .offset = offsetof(struct tconf, member)
 
 static const struct conf_entry schema[] = {
@@ -64,7 +59,7 @@ static const struct conf_entry schema[] = {
 	 .env = "WIREGUI_WG_PORT"},
 	{"wg", "pool", CONF_CUSTOM, F(wg_pool), .def = "10.8.0.0/24", .parse = parse_pool},
 	{"log", "level", CONF_CUSTOM, F(log_level), .def = "info", .parse = parse_level,
-	 .free = free_level},
+	 .free = conf_string_free},
 	{"x.y-z", "a-b.c", CONF_STRING, F(dotted)},
 };
 
