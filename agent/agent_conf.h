@@ -10,21 +10,46 @@
  *               log_level = info
  *               idle_timeout = 60         seconds without a frame before the
  *                                         frontend's connection is dropped
+ *               max_peers = 100000        most peers a full sync may carry
  *   [wireguard] interface = wg-wiregui    the only interface it programs
+ *               listen_port = 51820
+ *               private_key_file = /var/lib/wiregui-agent/private.key
+ *                                         created 0600 if missing; never sent
+ *               address = 10.3.2.1/24, fd00::3:2:1/120   tunnel addresses
+ *               mtu = 1420
+ *               peer_networks =           pools peers' allowed IPs must lie
+ *                                         in; empty: the networks of address
+ *               userspace_implementation = wireguard-go   run where the
+ *                                         kernel has no WireGuard
  *   [firewall]  table = wiregui           the only nft table (family inet) it owns
  */
 
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "addr.h"
 #include "log.h"
+
+#define AGENT_CONF_MAX_CIDRS 16
+
+struct cidr_list {
+	struct ip_cidr items[AGENT_CONF_MAX_CIDRS];
+	size_t n;
+};
 
 struct agent_conf {
 	char *socket_path;
 	char *frontend_user;
 	enum log_level log_level;
 	unsigned long idle_timeout;
+	unsigned long max_peers;
 	char *interface;
+	unsigned long listen_port;
+	char *private_key_file;
+	struct cidr_list addresses; /* host bits kept: the interface's own addresses */
+	unsigned long mtu;
+	struct cidr_list peer_networks; /* masked; defaulted from addresses */
+	char *userspace_impl;
 	char *nft_table;
 	/* Resolved from frontend_user at load time. */
 	uid_t frontend_uid;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include <getopt.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "wg_iface.h"
 
 static void usage(FILE *out)
 {
@@ -73,11 +75,18 @@ int main(int argc, char **argv)
 	if (WIREGUI_SANDBOX && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fatal("prctl(PR_SET_NO_NEW_PRIVS)");
 
+	if (sodium_init() < 0)
+		fatalx("libsodium failed to initialise");
 	struct server *srv = server_new(&conf);
-	log_info("wiregui-agent %s: interface %s, nft table inet %s", WIREGUI_VERSION,
-		 conf.interface, conf.nft_table);
-	int r = server_run(srv);
+	struct wg_iface *wg;
+	if (wg_iface_open(&conf, &wg, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+	log_info("wiregui-agent %s: interface %s (%s), nft table inet %s", WIREGUI_VERSION,
+		 conf.interface, wg_iface_backend(wg) == WG_BACKEND_KERNEL ? "kernel" : "userspace",
+		 conf.nft_table);
+	int r = server_run(srv, wg);
 	server_free(srv);
+	wg_iface_free(wg);
 	agent_conf_free(&conf);
 	return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

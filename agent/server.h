@@ -8,13 +8,17 @@
  */
 
 #include "agent_conf.h"
+#include "wg_iface.h"
 
 struct server;
 
-/* Creates the socket directory and the listening socket; fatal() on failure. */
+/*
+ * Creates the socket directory and the listening socket; fatal() on failure
+ * (another agent serving it among them, before anything else is touched).
+ */
 struct server *server_new(const struct agent_conf *conf);
-/* Serve until SIGINT/SIGTERM; returns 0 then. */
-int server_run(struct server *srv);
+/* Serve requests on wg until SIGINT/SIGTERM; returns 0 then. */
+int server_run(struct server *srv, struct wg_iface *wg);
 /* Closes and unlinks the socket. */
 void server_free(struct server *srv);
 

@@ -13,13 +13,33 @@
 #include "validate.h"
 
 enum session_state {
-	ST_NEW = 1 << 0,   /* connected, no Hello yet */
-	ST_READY = 1 << 1, /* Hello done */
+	ST_NEW = 1 << 0,	/* connected, no Hello yet */
+	ST_READY = 1 << 1,	/* Hello done */
+	ST_PEERS_SYNC = 1 << 2, /* between PeersSyncBegin and PeersSyncEnd */
+};
+
+/* Peers in StatsReply frames: about 100 bytes each, far below the frame limit. */
+#define STATS_PER_REPLY 1000
+
+/*
+ * A full sync being received. The first error ends its use: later batches
+ * and the End are answered with it, nothing is applied, and the connection
+ * stays open.
+ */
+struct peers_stream {
+	struct wg_device *desired;
+	uint64_t generation;
+	uint32_t total;
+	size_t batches;
+	Wiregui__ErrorCode code; /* OK while the stream is good */
+	struct verr err;
 };
 
 struct session {
 	const struct agent_conf *conf;
+	struct wg_iface *wg;
 	enum session_state state;
+	struct peers_stream stream;
 	bool closing;
 
 	uint8_t hdr_buf[FRAME_HEADER_LEN];
@@ -39,6 +59,13 @@ typedef int (*handler_fn)(struct session *s, const ProtobufCMessage *msg, uint64
 static int handle_hello(struct session *s, const ProtobufCMessage *msg, uint64_t request_id);
 static int handle_unsupported(struct session *s, const ProtobufCMessage *msg, uint64_t request_id);
 static int handle_ping(struct session *s, const ProtobufCMessage *msg, uint64_t request_id);
+static int handle_interface_set(struct session *s, const ProtobufCMessage *msg,
+				uint64_t request_id);
+static int handle_sync_begin(struct session *s, const ProtobufCMessage *msg, uint64_t request_id);
+static int handle_sync_batch(struct session *s, const ProtobufCMessage *msg, uint64_t request_id);
+static int handle_sync_end(struct session *s, const ProtobufCMessage *msg, uint64_t request_id);
+static int handle_patch(struct session *s, const ProtobufCMessage *msg, uint64_t request_id);
+static int handle_stats(struct session *s, const ProtobufCMessage *msg, uint64_t request_id);
 
 /* Requests that carry no list: far below the frame limit. */
 #define SMALL_PAYLOAD 4096u
@@ -55,26 +82,28 @@ static const struct handler {
 	uint32_t max_len;
 } handlers[] = {
 	{WIREGUI__MSG_TYPE__MSG_HELLO, handle_hello, ST_NEW, SMALL_PAYLOAD},
-	{WIREGUI__MSG_TYPE__MSG_PING, handle_ping, ST_READY, SMALL_PAYLOAD},
-	{WIREGUI__MSG_TYPE__MSG_INTERFACE_SET, handle_unsupported, ST_READY, SMALL_PAYLOAD},
-	{WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BEGIN, handle_unsupported, ST_READY, SMALL_PAYLOAD},
-	{WIREGUI__MSG_TYPE__MSG_PEERS_PATCH, handle_unsupported, ST_READY, FRAME_MAX_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_PING, handle_ping, ST_READY | ST_PEERS_SYNC, SMALL_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_INTERFACE_SET, handle_interface_set, ST_READY, SMALL_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BEGIN, handle_sync_begin, ST_READY, SMALL_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_PEERS_PATCH, handle_patch, ST_READY, FRAME_MAX_PAYLOAD},
 	{WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BEGIN, handle_unsupported, ST_READY, SMALL_PAYLOAD},
 	{WIREGUI__MSG_TYPE__MSG_FIREWALL_PATCH, handle_unsupported, ST_READY, FRAME_MAX_PAYLOAD},
-	{WIREGUI__MSG_TYPE__MSG_STATS_REQUEST, handle_unsupported, ST_READY, SMALL_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_STATS_REQUEST, handle_stats, ST_READY, SMALL_PAYLOAD},
 	/* Batch/End are only valid inside a stream their Begin opened. */
-	{WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BATCH, handle_unsupported, 0, FRAME_MAX_PAYLOAD},
-	{WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_END, handle_unsupported, 0, SMALL_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BATCH, handle_sync_batch, ST_PEERS_SYNC,
+	 FRAME_MAX_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_END, handle_sync_end, ST_PEERS_SYNC, SMALL_PAYLOAD},
 	{WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BATCH, handle_unsupported, 0, FRAME_MAX_PAYLOAD},
 	{WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_END, handle_unsupported, 0, SMALL_PAYLOAD},
 };
 
-struct session *session_new(const struct agent_conf *conf)
+struct session *session_new(const struct agent_conf *conf, struct wg_iface *wg)
 {
 	struct session *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return NULL;
 	s->conf = conf;
+	s->wg = wg;
 	s->state = ST_NEW;
 	return s;
 }
@@ -83,6 +112,7 @@ void session_free(struct session *s)
 {
 	if (s == NULL)
 		return;
+	wg_device_free(s->stream.desired);
 	free(s->payload);
 	free(s->out);
 	free(s);
@@ -175,10 +205,35 @@ session_violation(struct session *s, uint64_t request_id, Wiregui__ErrorCode cod
 	return -EPROTO;
 }
 
+static Wiregui__ErrorCode verr_code(int r)
+{
+	switch (r) {
+	case -EINVAL:
+		return WIREGUI__ERROR_CODE__INVALID_FIELD;
+	case -EPERM:
+		return WIREGUI__ERROR_CODE__NOT_ALLOWED;
+	case -E2BIG:
+		return WIREGUI__ERROR_CODE__LIMIT;
+	default:
+		return WIREGUI__ERROR_CODE__INTERNAL;
+	}
+}
+
+static int session_verr(struct session *s, uint64_t request_id, int r, const struct verr *err)
+{
+	return session_result(s, request_id, verr_code(r), err->field,
+			      r == -ENOMEM ? "out of memory" : err->message);
+}
+
 static int handle_hello(struct session *s, const ProtobufCMessage *msg, uint64_t request_id)
 {
 	const Wiregui__Hello *hello = (const Wiregui__Hello *)msg;
+	const struct cidr_list *addrs = &s->conf->addresses;
+	Wiregui__Cidr cidrs[AGENT_CONF_MAX_CIDRS];
+	Wiregui__Cidr *cidr_ptrs[AGENT_CONF_MAX_CIDRS];
+	struct wg_device *dev = NULL;
 	struct verr err;
+	char why[256];
 
 	if (validate_hello(hello, &err) < 0) {
 		Wiregui__ErrorCode code = strcmp(err.field, "protocol_version") == 0
@@ -191,17 +246,37 @@ static int handle_hello(struct session *s, const ProtobufCMessage *msg, uint64_t
 	Wiregui__InterfaceSettings ifs = WIREGUI__INTERFACE_SETTINGS__INIT;
 	Wiregui__InterfaceSettings *ifaces[] = {&ifs};
 	ifs.name = s->conf->interface;
+	ifs.public_key.data = (uint8_t *)wg_iface_public_key(s->wg);
+	ifs.public_key.len = WG_KEY_LEN;
+	ifs.listen_port = (uint32_t)s->conf->listen_port;
+	ifs.mtu = (uint32_t)s->conf->mtu;
+	for (size_t i = 0; i < addrs->n; i++) {
+		wiregui__cidr__init(&cidrs[i]);
+		cidrs[i].address.data = (uint8_t *)addrs->items[i].addr.bytes;
+		cidrs[i].address.len = ip_family_len(addrs->items[i].addr.family);
+		cidrs[i].prefix = addrs->items[i].prefix;
+		cidr_ptrs[i] = &cidrs[i];
+	}
+	ifs.n_addresses = addrs->n;
+	ifs.addresses = cidr_ptrs;
+	if (wg_iface_dump(s->wg, &dev, why, sizeof(why)) == 0)
+		ifs.peer_count = (uint32_t)dev->n_peers;
+	else
+		log_warn("hello: %s", why);
+	wg_device_free(dev);
 
 	Wiregui__HelloReply reply = WIREGUI__HELLO_REPLY__INIT;
 	reply.request_id = request_id;
 	reply.protocol_version = FRAME_VERSION;
 	reply.agent_version = (char *)WIREGUI_VERSION;
-	reply.backend = WIREGUI__BACKEND__BACKEND_NONE;
+	reply.backend = (Wiregui__Backend)wg_iface_backend(s->wg);
 	reply.n_interfaces = 1;
 	reply.interfaces = ifaces;
 	reply.nft_table = s->conf->nft_table;
+	reply.peers_generation = wg_iface_generation(s->wg);
 	reply.max_frame = FRAME_MAX_PAYLOAD;
 	reply.max_batch = FRAME_MAX_BATCH;
+	reply.max_peers = (uint32_t)s->conf->max_peers;
 	s->state = ST_READY;
 	return session_send(s, WIREGUI__MSG_TYPE__MSG_HELLO_REPLY, &reply.base);
 }
@@ -212,13 +287,255 @@ static int handle_ping(struct session *s, const ProtobufCMessage *msg, uint64_t 
 	return session_result(s, request_id, WIREGUI__ERROR_CODE__OK, NULL, "");
 }
 
-/* Known requests whose work lands with the WireGuard and nftables backends. */
+/* Known requests whose work lands with the nftables backend. */
 static int handle_unsupported(struct session *s, const ProtobufCMessage *msg, uint64_t request_id)
 {
 	char message[128];
 	snprintf(message, sizeof(message), "%s is not carried out by this agent build",
 		 msg->descriptor->name);
 	return session_result(s, request_id, WIREGUI__ERROR_CODE__UNSUPPORTED, NULL, message);
+}
+
+/*
+ * Listen port and MTU are the agent's config, not the frontend's to change:
+ * a request restating them (or leaving them 0) re-applies the config.
+ */
+static int handle_interface_set(struct session *s, const ProtobufCMessage *msg, uint64_t request_id)
+{
+	const Wiregui__InterfaceSet *m = (const Wiregui__InterfaceSet *)msg;
+	struct verr err;
+	char why[256];
+	int r = validate_interface(m->name, s->conf, "name", &err);
+
+	if (r < 0)
+		return session_verr(s, request_id, r, &err);
+	if (m->listen_port != 0 && m->listen_port != s->conf->listen_port)
+		return session_result(s, request_id, WIREGUI__ERROR_CODE__NOT_ALLOWED,
+				      "listen_port", "set by the agent's config");
+	if (m->mtu != 0 && m->mtu != s->conf->mtu)
+		return session_result(s, request_id, WIREGUI__ERROR_CODE__NOT_ALLOWED, "mtu",
+				      "set by the agent's config");
+	if (wg_iface_ensure(s->wg, why, sizeof(why)) < 0)
+		return session_result(s, request_id, WIREGUI__ERROR_CODE__KERNEL, NULL, why);
+	return session_result(s, request_id, WIREGUI__ERROR_CODE__OK, NULL, "");
+}
+
+static void stream_reset(struct session *s)
+{
+	wg_device_free(s->stream.desired);
+	memset(&s->stream, 0, sizeof(s->stream));
+	s->state = ST_READY;
+}
+
+/* Record the stream's first error and answer with it. */
+static int stream_fail(struct session *s, uint64_t request_id, int r)
+{
+	struct peers_stream *st = &s->stream;
+	st->code = verr_code(r);
+	if (r == -ENOMEM)
+		snprintf(st->err.message, sizeof(st->err.message), "out of memory");
+	wg_device_free(st->desired);
+	st->desired = NULL;
+	return session_result(s, request_id, st->code, st->err.field, st->err.message);
+}
+
+static int handle_sync_begin(struct session *s, const ProtobufCMessage *msg, uint64_t request_id)
+{
+	const Wiregui__PeersSyncBegin *m = (const Wiregui__PeersSyncBegin *)msg;
+	struct peers_stream *st = &s->stream;
+	int r;
+
+	stream_reset(s);
+	s->state = ST_PEERS_SYNC;
+	st->generation = m->generation;
+	st->total = m->total;
+	if ((r = validate_interface(m->interface, s->conf, "interface", &st->err)) < 0)
+		return stream_fail(s, request_id, r);
+	if (m->generation == 0) {
+		verr_set(&st->err, "generation", "must not be 0");
+		return stream_fail(s, request_id, -EINVAL);
+	}
+	if (m->total > s->conf->max_peers) {
+		verr_set(&st->err, "total", "%u peers, this agent takes at most %lu", m->total,
+			 s->conf->max_peers);
+		return stream_fail(s, request_id, -E2BIG);
+	}
+	st->desired = wg_device_new(s->conf->interface);
+	if (st->desired == NULL)
+		return stream_fail(s, request_id, -ENOMEM);
+	return session_result(s, request_id, WIREGUI__ERROR_CODE__OK, NULL, "");
+}
+
+static int handle_sync_batch(struct session *s, const ProtobufCMessage *msg, uint64_t request_id)
+{
+	const Wiregui__PeersSyncBatch *m = (const Wiregui__PeersSyncBatch *)msg;
+	struct peers_stream *st = &s->stream;
+	char field[32];
+
+	st->batches++;
+	if (st->code != WIREGUI__ERROR_CODE__OK)
+		return session_result(s, request_id, st->code, st->err.field, st->err.message);
+	if (m->n_peers > FRAME_MAX_BATCH || st->desired->n_peers + m->n_peers > st->total) {
+		verr_set(&st->err, "peers",
+			 "batch %zu brings %zu peers beyond total %u or %d a batch", st->batches,
+			 st->desired->n_peers + m->n_peers, st->total, FRAME_MAX_BATCH);
+		return stream_fail(s, request_id, -E2BIG);
+	}
+	for (size_t i = 0; i < m->n_peers; i++) {
+		snprintf(field, sizeof(field), "peers[%zu]", st->desired->n_peers);
+		int r = validate_peer(m->peers[i], s->conf, wg_iface_public_key(s->wg), field,
+				      st->desired, &st->err);
+		if (r < 0)
+			return stream_fail(s, request_id, r);
+	}
+	return session_result(s, request_id, WIREGUI__ERROR_CODE__OK, NULL, "");
+}
+
+static int handle_sync_end(struct session *s, const ProtobufCMessage *msg, uint64_t request_id)
+{
+	const Wiregui__PeersSyncEnd *m = (const Wiregui__PeersSyncEnd *)msg;
+	struct peers_stream *st = &s->stream;
+	struct wg_write_stats ws;
+	char why[256];
+	int r;
+
+	if (st->code != WIREGUI__ERROR_CODE__OK) {
+		r = session_result(s, request_id, st->code, st->err.field, st->err.message);
+		stream_reset(s);
+		return r;
+	}
+	if (m->generation != st->generation) {
+		verr_set(&st->err, "generation", "%llu, Begin said %llu",
+			 (unsigned long long)m->generation, (unsigned long long)st->generation);
+		r = -EINVAL;
+	} else if (st->desired->n_peers != st->total) {
+		verr_set(&st->err, "total", "Begin announced %u peers, the batches carried %zu",
+			 st->total, st->desired->n_peers);
+		r = -EINVAL;
+	} else {
+		r = validate_peer_set(st->desired, &st->err);
+	}
+	if (r < 0) {
+		r = stream_fail(s, request_id, r);
+		stream_reset(s);
+		return r;
+	}
+	r = wg_iface_sync(s->wg, st->desired, st->generation, &ws, why, sizeof(why));
+	stream_reset(s);
+	if (r < 0)
+		return session_result(s, request_id, WIREGUI__ERROR_CODE__KERNEL, NULL, why);
+	snprintf(why, sizeof(why), "generation %llu: %zu added, %zu changed, %zu removed%s",
+		 (unsigned long long)m->generation, ws.added, ws.changed, ws.removed,
+		 ws.device ? ", interface keys or port rewritten" : "");
+	if (ws.added || ws.changed || ws.removed || ws.device)
+		log_info("peers sync %s", why);
+	else
+		log_debug("peers sync %s", why);
+	return session_result(s, request_id, WIREGUI__ERROR_CODE__OK, NULL, why);
+}
+
+static int patch_collect(struct session *s, const Wiregui__PeersPatch *m, struct wg_device *change,
+			 struct verr *err)
+{
+	char field[32];
+	int r = validate_interface(m->interface, s->conf, "interface", err);
+	if (r < 0)
+		return r;
+	if (m->n_upsert + m->n_remove > FRAME_MAX_BATCH) {
+		verr_set(err, "upsert", "%zu changes, at most %d a patch",
+			 m->n_upsert + m->n_remove, FRAME_MAX_BATCH);
+		return -E2BIG;
+	}
+	for (size_t i = 0; i < m->n_upsert && r == 0; i++) {
+		snprintf(field, sizeof(field), "upsert[%zu]", i);
+		r = validate_peer(m->upsert[i], s->conf, wg_iface_public_key(s->wg), field, change,
+				  err);
+	}
+	for (size_t i = 0; i < m->n_remove && r == 0; i++) {
+		snprintf(field, sizeof(field), "remove[%zu]", i);
+		r = validate_peer_removal(&m->remove[i], field, change, err);
+	}
+	/* A key twice (in either list) is ambiguous: refuse it. */
+	return r < 0 ? r : validate_peer_set(change, err);
+}
+
+static int handle_patch(struct session *s, const ProtobufCMessage *msg, uint64_t request_id)
+{
+	const Wiregui__PeersPatch *m = (const Wiregui__PeersPatch *)msg;
+	struct wg_device *change = wg_device_new(s->conf->interface);
+	struct verr err;
+	char why[256];
+	int r = change ? patch_collect(s, m, change, &err) : -ENOMEM;
+
+	if (r < 0) {
+		wg_device_free(change);
+		return session_verr(s, request_id, r, &err);
+	}
+	if (!wg_device_is_empty(change))
+		r = wg_iface_patch(s->wg, change, why, sizeof(why));
+	wg_device_free(change);
+	if (r < 0)
+		return session_result(s, request_id, WIREGUI__ERROR_CODE__KERNEL, NULL, why);
+	log_debug("peers patch: %zu upserted, %zu removed", m->n_upsert, m->n_remove);
+	return session_result(s, request_id, WIREGUI__ERROR_CODE__OK, NULL, "");
+}
+
+static void stats_fill(const struct wg_peer *p, Wiregui__PeerStats *ps, Wiregui__Endpoint *ep)
+{
+	wiregui__peer_stats__init(ps);
+	ps->public_key.data = (uint8_t *)p->public_key;
+	ps->public_key.len = WG_KEY_LEN;
+	ps->rx_bytes = p->rx_bytes;
+	ps->tx_bytes = p->tx_bytes;
+	ps->latest_handshake = p->last_handshake;
+	if (p->endpoint.family != 0) {
+		wiregui__endpoint__init(ep);
+		ep->address.data = (uint8_t *)p->endpoint.bytes;
+		ep->address.len = ip_family_len(p->endpoint.family);
+		ep->port = p->endpoint_port;
+		ps->endpoint = ep;
+	}
+}
+
+/* One StatsReply per STATS_PER_REPLY peers; the last says more = false. */
+static int stats_send(struct session *s, uint64_t request_id, const struct wg_device *dev)
+{
+	static Wiregui__PeerStats ps[STATS_PER_REPLY];
+	static Wiregui__Endpoint eps[STATS_PER_REPLY];
+	static Wiregui__PeerStats *ptrs[STATS_PER_REPLY];
+	size_t i = 0;
+	int r;
+
+	do {
+		Wiregui__StatsReply reply = WIREGUI__STATS_REPLY__INIT;
+		reply.request_id = request_id;
+		reply.peers = ptrs;
+		for (; reply.n_peers < STATS_PER_REPLY && i < dev->n_peers; i++) {
+			stats_fill(&dev->peers[i], &ps[reply.n_peers], &eps[reply.n_peers]);
+			ptrs[reply.n_peers] = &ps[reply.n_peers];
+			reply.n_peers++;
+		}
+		reply.more = i < dev->n_peers;
+		r = session_send(s, WIREGUI__MSG_TYPE__MSG_STATS_REPLY, &reply.base);
+	} while (r == 0 && i < dev->n_peers);
+	return r;
+}
+
+static int handle_stats(struct session *s, const ProtobufCMessage *msg, uint64_t request_id)
+{
+	const Wiregui__StatsRequest *m = (const Wiregui__StatsRequest *)msg;
+	struct wg_device *dev = NULL;
+	struct verr err;
+	char why[256];
+	int r = validate_interface(m->interface, s->conf, "interface", &err);
+
+	if (r < 0)
+		return session_verr(s, request_id, r, &err);
+	if (wg_iface_dump(s->wg, &dev, why, sizeof(why)) < 0)
+		return session_result(s, request_id, WIREGUI__ERROR_CODE__KERNEL, NULL, why);
+	r = stats_send(s, request_id, dev);
+	wg_device_free(dev);
+	return r;
 }
 
 /* Every request carries request_id as field 1; replies echo it. */

@@ -13,10 +13,12 @@
 #include <stdint.h>
 
 #include "agent_conf.h"
+#include "wg_iface.h"
 
 struct session;
 
-struct session *session_new(const struct agent_conf *conf);
+/* wg: the interface requests act on (borrowed; outlives the session). */
+struct session *session_new(const struct agent_conf *conf, struct wg_iface *wg);
 void session_free(struct session *s);
 
 /*

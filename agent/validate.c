@@ -2,16 +2,18 @@
 #include "validate.h"
 
 #include <errno.h>
+#include <net/if.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "frame.h"
 
 #define HELLO_CLIENT_MAX 128
 
-__attribute__((format(printf, 3, 4))) static int verr_set(struct verr *err, const char *field,
-							  const char *fmt, ...)
+int verr_set(struct verr *err, const char *field, const char *fmt, ...)
 {
 	va_list ap;
 	snprintf(err->field, sizeof(err->field), "%s", field);
@@ -40,4 +42,152 @@ int validate_hello(const Wiregui__Hello *m, struct verr *err)
 				"%u is not supported (this agent speaks %u)", m->protocol_version,
 				FRAME_VERSION);
 	return validate_label(m->client, HELLO_CLIENT_MAX, "client", err);
+}
+
+int validate_interface(const char *name, const struct agent_conf *conf, const char *field,
+		       struct verr *err)
+{
+	if (strcmp(name, conf->interface) == 0)
+		return 0;
+	if (validate_label(name, IFNAMSIZ, field, err) < 0)
+		return -EINVAL;
+	verr_set(err, field, "'%s' is not this agent's interface (%s)", name, conf->interface);
+	return -EPERM;
+}
+
+static int validate_key(const ProtobufCBinaryData *key, const char *field, struct verr *err)
+{
+	if (key->len != WG_KEY_LEN)
+		return verr_set(err, field, "%zu bytes, a key has %d", key->len, WG_KEY_LEN);
+	if (wg_key_is_zero(key->data))
+		return verr_set(err, field, "all zero");
+	return 0;
+}
+
+static int validate_allowed_ip(const Wiregui__Cidr *c, const struct agent_conf *conf,
+			       const char *field, struct ip_cidr *ret_cidr, struct verr *err)
+{
+	if (c == NULL)
+		return verr_set(err, field, "missing");
+	if (ip_cidr_from_bytes(c->address.data, c->address.len, c->prefix, 0, ret_cidr) < 0)
+		return verr_set(err, field,
+				"not a network (4 or 16 address bytes, prefix within the "
+				"family, host bits zero)");
+	for (size_t i = 0; i < conf->peer_networks.n; i++)
+		if (ip_cidr_contains_cidr(&conf->peer_networks.items[i], ret_cidr))
+			return 0;
+	char text[IP_CIDR_STRLEN];
+	ip_cidr_format(ret_cidr, text, sizeof(text));
+	verr_set(err, field, "%s is outside the agent's peer_networks", text);
+	return -EPERM;
+}
+
+int validate_peer(const Wiregui__Peer *m, const struct agent_conf *conf,
+		  const uint8_t own_key[WG_KEY_LEN], const char *field, struct wg_device *dev,
+		  struct verr *err)
+{
+	char name[48];
+	struct ip_cidr cidr;
+	int r;
+
+	snprintf(name, sizeof(name), "%s.public_key", field);
+	if (validate_key(&m->public_key, name, err) < 0)
+		return -EINVAL;
+	if (memcmp(m->public_key.data, own_key, WG_KEY_LEN) == 0)
+		return verr_set(err, name, "is the interface's own public key");
+	snprintf(name, sizeof(name), "%s.preshared_key", field);
+	if (m->preshared_key.len != 0 && validate_key(&m->preshared_key, name, err) < 0)
+		return -EINVAL;
+	snprintf(name, sizeof(name), "%s.persistent_keepalive", field);
+	if (m->persistent_keepalive > UINT16_MAX)
+		return verr_set(err, name, "%u is above %u seconds", m->persistent_keepalive,
+				UINT16_MAX);
+	snprintf(name, sizeof(name), "%s.allowed_ips", field);
+	if (m->n_allowed_ips > VALIDATE_MAX_ALLOWED_IPS) {
+		verr_set(err, name, "%zu entries, at most %d", m->n_allowed_ips,
+			 VALIDATE_MAX_ALLOWED_IPS);
+		return -E2BIG;
+	}
+	struct wg_peer *p = wg_device_add_peer(dev);
+	if (p == NULL)
+		return -ENOMEM;
+	memcpy(p->public_key, m->public_key.data, WG_KEY_LEN);
+	if (m->preshared_key.len != 0)
+		memcpy(p->psk, m->preshared_key.data, WG_KEY_LEN);
+	p->keepalive = (uint16_t)m->persistent_keepalive;
+	p->flags = WG_PEER_HAS_PSK | WG_PEER_HAS_KEEPALIVE | WG_PEER_REPLACE_ALLOWED_IPS;
+	for (size_t i = 0; i < m->n_allowed_ips; i++) {
+		snprintf(name, sizeof(name), "%s.allowed_ips[%zu]", field, i);
+		if ((r = validate_allowed_ip(m->allowed_ips[i], conf, name, &cidr, err)) < 0 ||
+		    (r = wg_peer_add_allowed_ip(p, &cidr)) < 0)
+			goto err_drop_peer;
+	}
+	return 0;
+
+err_drop_peer:
+	sodium_memzero(p->psk, sizeof(p->psk));
+	free(p->allowed_ips);
+	dev->n_peers--;
+	return r;
+}
+
+int validate_peer_removal(const ProtobufCBinaryData *key, const char *field, struct wg_device *dev,
+			  struct verr *err)
+{
+	if (validate_key(key, field, err) < 0)
+		return -EINVAL;
+	struct wg_peer *p = wg_device_add_peer(dev);
+	if (p == NULL)
+		return -ENOMEM;
+	memcpy(p->public_key, key->data, WG_KEY_LEN);
+	p->flags = WG_PEER_REMOVE;
+	return 0;
+}
+
+struct owned_cidr {
+	struct ip_cidr cidr;
+	size_t peer;
+};
+
+static int owned_cidr_cmp(const void *a, const void *b)
+{
+	const struct ip_cidr *x = &((const struct owned_cidr *)a)->cidr;
+	const struct ip_cidr *y = &((const struct owned_cidr *)b)->cidr;
+	if (x->addr.family != y->addr.family)
+		return x->addr.family < y->addr.family ? -1 : 1;
+	int c = memcmp(x->addr.bytes, y->addr.bytes, sizeof(x->addr.bytes));
+	return c != 0 ? c : (int)x->prefix - (int)y->prefix;
+}
+
+int validate_peer_set(struct wg_device *dev, struct verr *err)
+{
+	char key[WG_KEY_B64_LEN + 1], text[IP_CIDR_STRLEN];
+	size_t n = 0;
+
+	wg_device_sort_peers(dev);
+	for (size_t i = 0; i < dev->n_peers; i++) {
+		n += dev->peers[i].n_allowed_ips;
+		if (i > 0 && memcmp(dev->peers[i - 1].public_key, dev->peers[i].public_key,
+				    WG_KEY_LEN) == 0) {
+			wg_key_to_base64(dev->peers[i].public_key, key);
+			return verr_set(err, "peers", "public key %s appears twice", key);
+		}
+	}
+	struct owned_cidr *all = malloc((n ? n : 1) * sizeof(*all));
+	if (all == NULL)
+		return -ENOMEM;
+	n = 0;
+	for (size_t i = 0; i < dev->n_peers; i++)
+		for (size_t j = 0; j < dev->peers[i].n_allowed_ips; j++)
+			all[n++] = (struct owned_cidr){dev->peers[i].allowed_ips[j], i};
+	qsort(all, n, sizeof(*all), owned_cidr_cmp);
+	int r = 0;
+	for (size_t i = 1; i < n && r == 0; i++) {
+		if (owned_cidr_cmp(&all[i - 1], &all[i]) != 0 || all[i - 1].peer == all[i].peer)
+			continue;
+		ip_cidr_format(&all[i].cidr, text, sizeof(text));
+		r = verr_set(err, "peers", "allowed IP %s is on two peers", text);
+	}
+	free(all);
+	return r;
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fake_wg.h"
 #include "frame.h"
 #include "fuzz.h"
 #include "log.h"
@@ -20,7 +21,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.socket_path = (char *)"/nonexistent/agent.sock",
 		.interface = (char *)"wgfuzz0",
 		.nft_table = (char *)"wiregui_fuzz",
+		.max_peers = 2000,
+		.listen_port = 51820,
+		.mtu = 1420,
+		/* 10.0.0.0/8 and fd00::/8: allowed IPs of any shape reach the backend. */
+		.addresses = {.n = 2,
+			      .items = {{{AF_INET, {10, 0, 0, 1}}, 8},
+					{{AF_INET6,
+					  {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}},
+					 8}}},
+		.peer_networks = {.n = 2, .items = {{{AF_INET, {10}}, 8}, {{AF_INET6, {0xfd}}, 8}}},
 	};
+	static const uint8_t key[WG_KEY_LEN] = {0x40, 9};
 	log_set_level(LOG_LVL_ERR);
 	if (size == 0)
 		return 0;
@@ -30,9 +42,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	if (split > size)
 		split = size;
-	struct session *s = session_new(&conf);
-	if (s == NULL)
+	struct fake_wg *fake = fake_wg_new(conf.interface);
+	struct wg_iface *wg = fake ? wg_iface_new(&conf, &fake->base, key) : NULL;
+	struct session *s = wg ? session_new(&conf, wg) : NULL;
+	if (s == NULL) {
+		wg_iface_free(wg);
 		return 0;
+	}
 	if (session_input(s, data, split) == 0)
 		session_input(s, data + split, size - split);
 	size_t len;
@@ -54,5 +70,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (len != 0)
 		__builtin_trap();
 	session_free(s);
+	wg_iface_free(wg);
 	return 0;
 }

@@ -6,7 +6,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,8 @@
 #include "frame.h"
 
 static char tmpdir[] = "/tmp/wiregui-agent-test.XXXXXX";
+/* Unique: wireguard-go's UAPI socket directory is shared by all namespaces. */
+static char ifname[IFNAMSIZ];
 static char agent_bin[512];
 static char sock_path[256];
 static pid_t agent_pid;
@@ -56,8 +60,9 @@ static pid_t agent_start(const char *name, const char *socket, const char *user,
 	snprintf(conf_path, sizeof(conf_path), "%s/%s.conf", tmpdir, name);
 	snprintf(text, sizeof(text),
 		 "[agent]\nsocket = %s\nfrontend_user = %s\nlog_level = debug\n%s"
-		 "[wireguard]\ninterface = wgtest0\n[firewall]\ntable = wiregui_test\n",
-		 socket, user, extra);
+		 "[wireguard]\ninterface = %s\nprivate_key_file = %s/wg.key\n"
+		 "[firewall]\ntable = wiregui_test\n",
+		 socket, user, extra, ifname, tmpdir);
 	write_file(conf_path, text);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -186,7 +191,7 @@ static void expect_hello_reply(int fd, uint64_t id)
 	ck_assert_uint_eq(type, WIREGUI__MSG_TYPE__MSG_HELLO_REPLY);
 	Wiregui__HelloReply *r = (Wiregui__HelloReply *)msg;
 	ck_assert_uint_eq(r->request_id, id);
-	ck_assert_str_eq(r->interfaces[0]->name, "wgtest0");
+	ck_assert_str_eq(r->interfaces[0]->name, ifname);
 	ck_assert_str_eq(r->nft_table, "wiregui_test");
 	protobuf_c_message_free_unpacked(msg, NULL);
 }
@@ -222,16 +227,33 @@ START_TEST(test_permissions)
 }
 END_TEST
 
+static void send_stats_request(int fd, uint64_t id, const char *iface)
+{
+	Wiregui__StatsRequest req = WIREGUI__STATS_REQUEST__INIT;
+	req.request_id = id;
+	req.interface = (char *)iface;
+	send_msg(fd, WIREGUI__MSG_TYPE__MSG_STATS_REQUEST, &req.base);
+}
+
 START_TEST(test_hello)
 {
 	int fd = try_connect(sock_path);
 	ck_assert_int_ge(fd, 0);
 	send_hello(fd, 5);
 	expect_hello_reply(fd, 5);
-	Wiregui__StatsRequest req = WIREGUI__STATS_REQUEST__INIT;
-	req.request_id = 6;
-	send_msg(fd, WIREGUI__MSG_TYPE__MSG_STATS_REQUEST, &req.base);
-	expect_result(fd, WIREGUI__ERROR_CODE__UNSUPPORTED, 6);
+	send_stats_request(fd, 6, ifname);
+	uint16_t type;
+	Wiregui__StatsReply *r = (Wiregui__StatsReply *)recv_msg(fd, &type);
+	ck_assert_uint_eq(type, WIREGUI__MSG_TYPE__MSG_STATS_REPLY);
+	ck_assert_uint_eq(r->request_id, 6);
+	ck_assert_uint_eq(r->n_peers, 0);
+	ck_assert(!r->more);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	/* Another interface than the agent's: refused, the connection stays. */
+	send_stats_request(fd, 7, "eth0");
+	expect_result(fd, WIREGUI__ERROR_CODE__NOT_ALLOWED, 7);
+	send_hello(fd, 8);
+	expect_result(fd, WIREGUI__ERROR_CODE__OUT_OF_STATE, 0);
 	close(fd);
 }
 END_TEST
@@ -247,7 +269,7 @@ START_TEST(test_pipelined)
 	}
 	expect_hello_reply(fd, 1);
 	for (uint64_t i = 2; i <= 200; i++)
-		expect_result(fd, WIREGUI__ERROR_CODE__UNSUPPORTED, i);
+		expect_result(fd, WIREGUI__ERROR_CODE__NOT_ALLOWED, i);
 	close(fd);
 }
 END_TEST
@@ -341,7 +363,7 @@ START_TEST(test_one_client_at_a_time)
 	Wiregui__StatsRequest req = WIREGUI__STATS_REQUEST__INIT;
 	req.request_id = 2;
 	send_msg(a, WIREGUI__MSG_TYPE__MSG_STATS_REQUEST, &req.base);
-	expect_result(a, WIREGUI__ERROR_CODE__UNSUPPORTED, 2);
+	expect_result(a, WIREGUI__ERROR_CODE__NOT_ALLOWED, 2);
 	close(a);
 	expect_agent_serving();
 }
@@ -440,6 +462,14 @@ static const struct {
 	{"\n\n[firewall]\ntable = \"inet; flush ruleset\"\n", "bad.conf:4:"},
 	{"[agent]\nfrontend_user = no-such-user-here\n", "no such user"},
 	{"[nope]\n", "bad.conf:1:"},
+	{"[wireguard]\naddress = 10.3.2.1\n", "bad.conf:2:"},
+	{"[wireguard]\naddress =\n", "bad.conf:2:"},
+	{"[wireguard]\n\npeer_networks = 10.3.2.1/24\n", "bad.conf:3:"},
+	{"[wireguard]\nmtu = 1279\n", "below 1280"},
+	{"[wireguard]\nlisten_port = 0\n", "bad.conf:2:"},
+	{"[wireguard]\nuserspace_implementation = ../wireguard-go\n", "bad.conf:2:"},
+	{"[wireguard]\nprivate_key_file = key\n", "bad.conf:2:"},
+	{"[agent]\nmax_peers = 0\n", "bad.conf:2:"},
 };
 
 START_TEST(test_bad_config)
@@ -585,7 +615,26 @@ static Suite *agent_socket_suite(void)
 	return s;
 }
 
+/*
+ * The agent creates its WireGuard interface (wireguard-go here) when it
+ * starts: give it a network namespace of our own, and delete the interface
+ * at the end, which also ends the wireguard-go serving it.
+ */
 int main(void)
 {
-	return check_run(agent_socket_suite());
+	if (geteuid() != 0) {
+		fprintf(stderr, "SKIP: needs root: the agent creates a WireGuard interface\n");
+		return 77;
+	}
+	if (unshare(CLONE_NEWNET) < 0) {
+		perror("unshare(CLONE_NEWNET)");
+		return EXIT_FAILURE;
+	}
+	snprintf(ifname, sizeof(ifname), "wgas%ld", (long)getpid() % 10000000);
+	int r = check_run(agent_socket_suite());
+	char cmd[64];
+	snprintf(cmd, sizeof(cmd), "ip link del %s 2>/dev/null", ifname);
+	if (system(cmd) != 0)
+		fprintf(stderr, "no interface %s left to delete\n", ifname);
+	return r;
 }

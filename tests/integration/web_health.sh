@@ -13,11 +13,20 @@ web_bin=$build/frontend/wiregui-web
 agent_bin=$build/agent/wiregui-agent
 # shellcheck source-path=SCRIPTDIR source=../lib/services.sh
 . "$src/tests/lib/services.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/netns.sh
+. "$src/tests/lib/netns.sh"
 
 if [[ -z $_svc_pgbin ]]; then
 	echo "1..0 # SKIP PostgreSQL server not installed (postgresql-15)"
 	exit 0
 fi
+
+# The agent creates its WireGuard interface: in a namespace of our own.
+netns_require
+ns=wiregui-wh-$$
+wg_if=wgwh$$
+netns_add "$ns"
+netns_track_wg "$ns" "$wg_if"
 
 # Long enough for the 10 s backoff ceiling plus a slow (sanitizer) build.
 POLL_LIMIT=45
@@ -48,6 +57,7 @@ cleanup() {
 	stop_pid "$web_pid" || true
 	stop_pid "$fd_pid" || true
 	stop_pid "$agent_pid" || true
+	netns_cleanup
 	redis_stop "$T/redis" || true
 	pg_stop "$T/pg" || true
 	if ((${tap_failed:-0} == 0)); then
@@ -80,7 +90,8 @@ socket = $T/agent/agent.sock
 frontend_user = $(id -u)
 log_level = debug
 [wireguard]
-interface = wgtest0
+interface = $wg_if
+private_key_file = $T/wg/private.key
 [firewall]
 table = wiregui_test
 EOF
@@ -102,7 +113,7 @@ level = debug
 EOF
 
 start_agent() {
-	"$agent_bin" -c "$T/agent.conf" >>"$T/agent.log" 2>&1 &
+	ip netns exec "$ns" "$agent_bin" -c "$T/agent.conf" >>"$T/agent.log" 2>&1 &
 	agent_pid=$!
 	wait_for test -S "$T/agent/agent.sock"
 }
@@ -177,7 +188,7 @@ check "all up: JSON with the security headers" json_reply 200 '.status == "ok"'
 check "all up: version and no error fields" \
 	body_is '.version == "0.1.0" and ([.postgresql, .redis, .agent] | all(has("error") | not))'
 check "all up: the agent's backend and interfaces are reported" \
-	body_is '(.agent.backend | IN("none", "kernel", "userspace")) and .agent.interfaces == ["wgtest0"]'
+	body_is '(.agent.backend | IN("none", "kernel", "userspace")) and .agent.interfaces == ["'"$wg_if"'"]'
 check "all up: /healthz 200 ok" health_is "200 ok up up up" /healthz
 
 # --- Redis ------------------------------------------------------------------

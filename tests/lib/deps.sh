@@ -56,6 +56,13 @@ DEPS_TEST=(
 	jq
 	iputils-ping
 	git
+	# tests/lib/vm.sh: Debian's kernel under qemu (TCG) from an initramfs
+	qemu-system-x86
+	busybox-static
+	cpio
+	kmod
+	xz-utils
+	zstd
 )
 
 _deps_list()

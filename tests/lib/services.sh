@@ -86,16 +86,18 @@ wait_for() {
 
 _svc_port_busy() {
 	if command -v ss >/dev/null 2>&1; then
-		[[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
+		[[ -n $(ss -Htan "sport = :$1" 2>/dev/null) ]]
 	else
 		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 	fi
 }
 
+# Below the kernel's ephemeral range (32768 up): an outgoing connection's
+# local port cannot take it between our check and the daemon's bind.
 free_port() {
 	local i port
 	for ((i = 0; i < 200; i++)); do
-		port=$(((RANDOM << 15 | RANDOM) % 40001 + 20000))
+		port=$(((RANDOM << 15 | RANDOM) % 12000 + 20000))
 		if ! _svc_port_busy "$port"; then
 			echo "$port"
 			return 0

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#ifndef WIREGUI_AGENT_LINK_H
+#define WIREGUI_AGENT_LINK_H
+
+/* The WireGuard network interface over rtnetlink (libmnl): no `ip` processes. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+/* The interface's index, or -ENODEV. */
+int link_index(const char *ifname);
+
+/*
+ * RTM_NEWLINK of kind "wireguard". 0, -EEXIST, -EOPNOTSUPP when the kernel
+ * has no WireGuard (the userspace implementation must create it), -errno.
+ */
+int link_create_wireguard(const char *ifname);
+
+/*
+ * Make the interface have exactly these addresses (extra ones are removed,
+ * IPv6 link-local excepted), this MTU, and be up; writes only what differs.
+ * 0 or -errno.
+ */
+int link_configure(int ifindex, uint32_t mtu, const struct ip_cidr *addrs, size_t n_addrs);
+
+/* Remove the interface (tests, and quickstart's cleanup through the agent). */
+int link_delete(int ifindex);
+
+#endif

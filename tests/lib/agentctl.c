@@ -1,0 +1,1146 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/*
+ * agentctl: a small blocking client of wiregui-agent's socket, for the
+ * system tests and the benchmarks. It speaks the protocol as the web does
+ * (Hello first, every request answered in order) and checks that each
+ * reply echoes its request's id.
+ *
+ *   agentctl -s SOCKET [-b BATCH] [-i IFACE] [-t SECONDS] [-T] [-v] COMMAND ...
+ *     hello             key=value lines: backend interface public_key listen_port
+ *                       mtu addresses peers peers_generation max_peers max_batch
+ *     ping              "ok"
+ *     sync GEN FILE|-   full sync of the peers in FILE, BATCH (1000) a batch
+ *     patch FILE|-      lines "+ PEERLINE" (upsert) and "- PUBKEY_B64" (remove)
+ *     stats             PUBKEY_B64 RX TX LATEST_HANDSHAKE ENDPOINT per peer
+ *   agentctl genpeers N V4NET V6NET [SEED]
+ *                       N peer lines, keys and PSKs derived from SEED (1),
+ *                       allowed IPs: host 2+i of V4NET (/32) and of V6NET (/128)
+ *
+ * PEERLINE: PUBKEY_B64 [psk=B64] [keepalive=N] [allowed=CIDR[,CIDR...]];
+ * empty lines and lines starting with '#' are skipped. Keys are decoded
+ * whatever their length and CIDRs may have host bits set: the tool sends
+ * what it is given, so that tests can watch the agent refuse it.
+ *
+ * sync and patch print "ok" or "error CODE FIELD: MESSAGE" (FIELD "-" when
+ * the agent names none). Exit status: 0 ok, 1 the agent answered with an
+ * error, 2 usage, input or connection trouble (said on stderr). After an
+ * error Result the tool finishes the stream it was in and checks that the
+ * same connection still answers a Ping: the agent must keep it open.
+ * -i replaces the interface name the HelloReply gave; -t is the longest
+ * wait for any reply (default 120 s); -v traces every frame on stderr
+ * ("agentctl: > PeersSyncEnd 13", "agentctl: < Result 13 OK -: message"), which
+ * lets a test act at a given point of a stream.
+ *
+ * -T times the command's requests on the connection the Hello opened, as
+ * the web (which keeps its connection) waits for them, and prints
+ * "elapsed_ms MS" on stderr (CLOCK_MONOTONIC, microsecond resolution):
+ * sync from sending PeersSyncBegin to the End's Result (encoding the
+ * batches included; reading FILE, connecting and the Hello not), patch and
+ * ping from the send to the Result, stats from the request to the last
+ * reply. Printed only when the agent answered (also for an error Result).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "frame.h"
+#include "key.h"
+
+enum {
+	EXIT_OK = 0,
+	EXIT_REFUSED = 1, /* the agent answered with an error Result */
+	EXIT_TROUBLE = 2, /* usage, input, connection or protocol problem */
+};
+
+#define DEFAULT_BATCH 1000u
+#define DEFAULT_TIMEOUT 120u
+#define MAX_BYTES_FIELD 64 /* decoded key or PSK in an input line */
+#define GENPEERS_MAX 1000000u
+
+struct options {
+	const char *socket;
+	size_t batch;
+	const char *interface;
+	unsigned timeout;
+	bool verbose;
+	bool timing;
+};
+
+struct conn {
+	int fd;
+	uint64_t next_id;
+	Wiregui__HelloReply *hello;
+	const char *interface; /* -i, or the HelloReply's first interface */
+	bool verbose;
+	bool timing;
+	struct timespec t0; /* -T: when the timed requests began */
+};
+
+struct peer_list {
+	Wiregui__Peer **items;
+	size_t n, cap;
+};
+
+struct key_list {
+	ProtobufCBinaryData *items;
+	size_t n, cap;
+};
+
+__attribute__((format(printf, 1, 2))) static int trouble(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("agentctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_TROUBLE;
+}
+
+static const char *error_code_name(Wiregui__ErrorCode code)
+{
+	const ProtobufCEnumValue *v =
+		protobuf_c_enum_descriptor_get_value(&wiregui__error_code__descriptor, (int)code);
+	return v != NULL ? v->name : "UNKNOWN_CODE";
+}
+
+static const char *io_error(int r)
+{
+	if (r == -ECONNRESET)
+		return "the agent closed the connection";
+	if (r == -ETIMEDOUT)
+		return "no answer from the agent in time";
+	return strerror(-r);
+}
+
+/* ---- numbers, base64, CIDRs --------------------------------------------- */
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *ret)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v > max)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static int b64_value(char ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '+')
+		return 62;
+	if (ch == '/')
+		return 63;
+	return -1;
+}
+
+/* Standard base64 of any length (a multiple of 4 symbols, '=' padded). */
+static int b64_decode(const char *s, uint8_t *out, size_t cap, size_t *ret_len)
+{
+	size_t len = strlen(s), pad = 0, n = 0;
+	uint32_t acc = 0;
+	unsigned bits = 0;
+
+	if (len % 4 != 0)
+		return -EINVAL;
+	while (pad < 2 && len > pad && s[len - 1 - pad] == '=')
+		pad++;
+	if (len / 4 * 3 - pad > cap)
+		return -ENOSPC;
+	for (size_t i = 0; i < len - pad; i++) {
+		int v = b64_value(s[i]);
+		if (v < 0)
+			return -EINVAL;
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[n++] = (uint8_t)(acc >> bits);
+		}
+	}
+	*ret_len = n;
+	return 0;
+}
+
+static int bytes_set(ProtobufCBinaryData *b, const uint8_t *data, size_t len)
+{
+	b->data = malloc(len ? len : 1);
+	if (b->data == NULL)
+		return -ENOMEM;
+	memcpy(b->data, data, len);
+	b->len = len;
+	return 0;
+}
+
+static int bytes_from_b64(const char *s, ProtobufCBinaryData *ret)
+{
+	uint8_t buf[MAX_BYTES_FIELD];
+	size_t len;
+	int r = b64_decode(s, buf, sizeof(buf), &len);
+
+	if (r == 0)
+		r = bytes_set(ret, buf, len);
+	explicit_bzero(buf, sizeof(buf));
+	return r;
+}
+
+static void print_key(const ProtobufCBinaryData *key)
+{
+	char b64[WG_KEY_B64_LEN + 1];
+
+	if (key->len != WG_KEY_LEN) {
+		printf("invalid-key-of-%zu-bytes", key->len);
+		return;
+	}
+	wg_key_to_base64(key->data, b64);
+	fputs(b64, stdout);
+}
+
+static void print_cidr(const Wiregui__Cidr *c)
+{
+	struct ip_cidr cidr;
+	char text[IP_CIDR_STRLEN];
+
+	if (ip_cidr_from_bytes(c->address.data, c->address.len, c->prefix, IP_CIDR_ALLOW_HOST_BITS,
+			       &cidr) < 0 ||
+	    ip_cidr_format(&cidr, text, sizeof(text)) < 0) {
+		printf("invalid-cidr");
+		return;
+	}
+	fputs(text, stdout);
+}
+
+static void print_endpoint(const Wiregui__Endpoint *ep)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	if (ep == NULL || ep->address.len == 0) {
+		fputs("-", stdout);
+	} else if (ep->address.len == 4 &&
+		   inet_ntop(AF_INET, ep->address.data, text, sizeof(text))) {
+		printf("%s:%u", text, ep->port);
+	} else if (ep->address.len == 16 &&
+		   inet_ntop(AF_INET6, ep->address.data, text, sizeof(text))) {
+		printf("[%s]:%u", text, ep->port);
+	} else {
+		printf("invalid-endpoint");
+	}
+}
+
+/* ---- peers from text ----------------------------------------------------- */
+
+static void peer_free(Wiregui__Peer *p)
+{
+	if (p == NULL)
+		return;
+	free(p->public_key.data);
+	if (p->preshared_key.data != NULL)
+		explicit_bzero(p->preshared_key.data, p->preshared_key.len);
+	free(p->preshared_key.data);
+	for (size_t i = 0; i < p->n_allowed_ips; i++) {
+		free(p->allowed_ips[i]->address.data);
+		free(p->allowed_ips[i]);
+	}
+	free(p->allowed_ips);
+	free(p);
+}
+
+static void peer_list_free(struct peer_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		peer_free(l->items[i]);
+	free(l->items);
+	*l = (struct peer_list){0};
+}
+
+static int peer_list_add(struct peer_list *l, Wiregui__Peer *p)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		Wiregui__Peer **items = realloc(l->items, cap * sizeof(*items));
+		if (items == NULL)
+			return -ENOMEM;
+		l->items = items;
+		l->cap = cap;
+	}
+	l->items[l->n++] = p;
+	return 0;
+}
+
+static void key_list_free(struct key_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->items[i].data);
+	free(l->items);
+	*l = (struct key_list){0};
+}
+
+static int key_list_add(struct key_list *l, const char *b64)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		ProtobufCBinaryData *items = realloc(l->items, cap * sizeof(*items));
+		if (items == NULL)
+			return -ENOMEM;
+		l->items = items;
+		l->cap = cap;
+	}
+	int r = bytes_from_b64(b64, &l->items[l->n]);
+	if (r == 0)
+		l->n++;
+	return r;
+}
+
+static int peer_add_cidr(Wiregui__Peer *p, const char *text)
+{
+	struct ip_cidr cidr;
+	Wiregui__Cidr **ips;
+	Wiregui__Cidr *c;
+
+	if (ip_cidr_parse(text, IP_CIDR_ALLOW_HOST_BITS, &cidr) < 0)
+		return -EINVAL;
+	ips = realloc(p->allowed_ips, (p->n_allowed_ips + 1) * sizeof(*ips));
+	if (ips == NULL)
+		return -ENOMEM;
+	p->allowed_ips = ips;
+	c = malloc(sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	wiregui__cidr__init(c);
+	c->prefix = cidr.prefix;
+	if (bytes_set(&c->address, cidr.addr.bytes, ip_family_len(cidr.addr.family)) < 0) {
+		free(c);
+		return -ENOMEM;
+	}
+	p->allowed_ips[p->n_allowed_ips++] = c;
+	return 0;
+}
+
+static int peer_set_allowed(Wiregui__Peer *p, char *list)
+{
+	char *save = NULL;
+
+	for (char *tok = strtok_r(list, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
+		int r = peer_add_cidr(p, tok);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* One "name=value" option of a PEERLINE. */
+static int peer_set_option(Wiregui__Peer *p, char *opt)
+{
+	uint64_t v;
+
+	if (strncmp(opt, "psk=", 4) == 0) {
+		free(p->preshared_key.data);
+		p->preshared_key = (ProtobufCBinaryData){0};
+		return bytes_from_b64(opt + 4, &p->preshared_key);
+	}
+	if (strncmp(opt, "keepalive=", 10) == 0) {
+		if (parse_u64(opt + 10, UINT32_MAX, &v) < 0)
+			return -EINVAL;
+		p->persistent_keepalive = (uint32_t)v;
+		return 0;
+	}
+	if (strncmp(opt, "allowed=", 8) == 0)
+		return peer_set_allowed(p, opt + 8);
+	return -EINVAL;
+}
+
+/* PEERLINE (modified in place) into a new peer; where is "FILE:LINE". */
+static int peer_parse(char *line, const char *where, Wiregui__Peer **ret_peer)
+{
+	char *save = NULL;
+	char *tok = strtok_r(line, " \t", &save);
+	Wiregui__Peer *p;
+
+	if (tok == NULL)
+		return trouble("%s: a public key is missing", where);
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return trouble("out of memory");
+	wiregui__peer__init(p);
+	if (bytes_from_b64(tok, &p->public_key) < 0) {
+		peer_free(p);
+		return trouble("%s: bad public key '%s'", where, tok);
+	}
+	while ((tok = strtok_r(NULL, " \t", &save)) != NULL) {
+		if (peer_set_option(p, tok) < 0) {
+			peer_free(p);
+			return trouble("%s: bad peer option '%.40s'", where, tok);
+		}
+	}
+	*ret_peer = p;
+	return 0;
+}
+
+typedef int (*line_fn)(char *line, const char *where, void *data);
+
+/* Calls fn for every line of path ("-": stdin) but empty and '#' lines. */
+static int read_lines(const char *path, line_fn fn, void *data)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	char *line = NULL, where[300];
+	size_t cap = 0;
+	unsigned long lineno = 0;
+	ssize_t n;
+	int r = 0;
+
+	if (f == NULL)
+		return trouble("%s: %s", path, strerror(errno));
+	while (r == 0 && (n = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		if (n == 0 || line[0] == '#')
+			continue;
+		snprintf(where, sizeof(where), "%s:%lu", path, lineno);
+		r = fn(line, where, data);
+	}
+	if (r == 0 && ferror(f))
+		r = trouble("%s: read error", path);
+	if (line != NULL)
+		explicit_bzero(line, cap);
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	return r;
+}
+
+static int sync_line(char *line, const char *where, void *data)
+{
+	struct peer_list *peers = data;
+	Wiregui__Peer *p = NULL;
+	int r = peer_parse(line, where, &p);
+
+	if (r != 0)
+		return r;
+	if (peer_list_add(peers, p) < 0) {
+		peer_free(p);
+		return trouble("out of memory");
+	}
+	return 0;
+}
+
+struct patch_input {
+	struct peer_list upsert;
+	struct key_list remove;
+};
+
+static int patch_line(char *line, const char *where, void *data)
+{
+	struct patch_input *in = data;
+
+	if (line[0] == '+' && (line[1] == ' ' || line[1] == '\t'))
+		return sync_line(line + 2, where, &in->upsert);
+	if (line[0] == '-' && (line[1] == ' ' || line[1] == '\t')) {
+		char *key = line + 2;
+		key += strspn(key, " \t");
+		key[strcspn(key, " \t")] = '\0';
+		if (key_list_add(&in->remove, key) < 0)
+			return trouble("%s: bad public key '%s'", where, key);
+		return 0;
+	}
+	return trouble("%s: expected '+ PEERLINE' or '- PUBKEY'", where);
+}
+
+/* ---- the connection ------------------------------------------------------- */
+
+static int write_all(int fd, const uint8_t *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EPIPE ? -ECONNRESET : -errno;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int read_exact(int fd, uint8_t *buf, size_t len)
+{
+	size_t have = 0;
+
+	while (have < len) {
+		ssize_t n = read(fd, buf + have, len - have);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+		have += (size_t)n;
+	}
+	return 0;
+}
+
+/* Every request carries request_id as its field 1. */
+static uint64_t request_id_of(const ProtobufCMessage *msg)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, "request_id");
+
+	if (f == NULL || f->type != PROTOBUF_C_TYPE_UINT64)
+		return 0;
+	return *(const uint64_t *)(const void *)((const char *)msg + f->offset);
+}
+
+static int conn_send(struct conn *c, uint16_t type, const ProtobufCMessage *msg)
+{
+	uint8_t *buf;
+	size_t len;
+	int r = frame_encode(type, msg, &buf, &len);
+
+	if (r < 0)
+		return trouble("cannot encode %s: %s", frame_type_name(type), strerror(-r));
+	r = write_all(c->fd, buf, len);
+	explicit_bzero(buf, len); /* batches carry PSKs */
+	free(buf);
+	if (r < 0)
+		return trouble("sending %s: %s", frame_type_name(type), io_error(r));
+	if (c->verbose)
+		fprintf(stderr, "agentctl: > %s %" PRIu64 "\n", frame_type_name(type),
+			request_id_of(msg));
+	return 0;
+}
+
+static void trace_reply(uint16_t type, const ProtobufCMessage *msg)
+{
+	const Wiregui__Result *res = (const Wiregui__Result *)msg;
+
+	fprintf(stderr, "agentctl: < %s %" PRIu64, frame_type_name(type), request_id_of(msg));
+	if (type == WIREGUI__MSG_TYPE__MSG_RESULT)
+		fprintf(stderr, " %s %s: %s", error_code_name(res->code),
+			res->field[0] ? res->field : "-", res->message);
+	fputc('\n', stderr);
+}
+
+/* The next frame from the agent, decoded: 0 or EXIT_TROUBLE. */
+static int conn_recv(struct conn *c, uint16_t *ret_type, ProtobufCMessage **ret_msg)
+{
+	uint8_t head[FRAME_HEADER_LEN];
+	struct frame_header hdr;
+	uint8_t *payload;
+	int r = read_exact(c->fd, head, sizeof(head));
+
+	if (r < 0)
+		return trouble("waiting for a reply: %s", io_error(r));
+	if (frame_header_decode(head, &hdr) != WIREGUI__ERROR_CODE__OK)
+		return trouble("bad frame header from the agent (length %" PRIu32
+			       ", version %u, flags %u)",
+			       hdr.length, hdr.version, hdr.flags);
+	payload = malloc(hdr.length ? hdr.length : 1);
+	if (payload == NULL)
+		return trouble("out of memory");
+	r = read_exact(c->fd, payload, hdr.length);
+	if (r < 0) {
+		free(payload);
+		return trouble("reading a %s of %" PRIu32 " bytes: %s", frame_type_name(hdr.type),
+			       hdr.length, io_error(r));
+	}
+	Wiregui__ErrorCode code = frame_decode(hdr.type, payload, hdr.length, ret_msg);
+	free(payload);
+	if (code != WIREGUI__ERROR_CODE__OK)
+		return trouble("undecodable %s (type %u) from the agent: %s",
+			       frame_type_name(hdr.type), hdr.type, error_code_name(code));
+	if (c->verbose)
+		trace_reply(hdr.type, *ret_msg);
+	*ret_type = hdr.type;
+	return 0;
+}
+
+static void print_error_result(const Wiregui__Result *res)
+{
+	printf("error %s %s: %s\n", error_code_name(res->code), res->field[0] ? res->field : "-",
+	       res->message);
+}
+
+/*
+ * The Result of request id: EXIT_OK, EXIT_REFUSED (an error Result, printed
+ * if print is set) or EXIT_TROUBLE.
+ */
+static int conn_result(struct conn *c, uint64_t id, bool print)
+{
+	uint16_t type;
+	ProtobufCMessage *msg;
+	int r = conn_recv(c, &type, &msg);
+
+	if (r != 0)
+		return r;
+	const Wiregui__Result *res = (const Wiregui__Result *)msg;
+	if (type != WIREGUI__MSG_TYPE__MSG_RESULT)
+		r = trouble("request %" PRIu64 ": expected a Result, got a %s", id,
+			    frame_type_name(type));
+	else if (res->request_id != id)
+		r = trouble("request %" PRIu64 ": the Result is for request %" PRIu64, id,
+			    res->request_id);
+	else if (res->code != WIREGUI__ERROR_CODE__OK)
+		r = EXIT_REFUSED;
+	if (r == EXIT_REFUSED && print)
+		print_error_result(res);
+	protobuf_c_message_free_unpacked(msg, NULL);
+	return r;
+}
+
+/* Send a request whose request_id is id and wait for its Result. */
+static int conn_request(struct conn *c, uint16_t type, const ProtobufCMessage *msg, uint64_t id,
+			bool print)
+{
+	int r = conn_send(c, type, msg);
+
+	return r != 0 ? r : conn_result(c, id, print);
+}
+
+static uint64_t conn_next_id(struct conn *c)
+{
+	return c->next_id++;
+}
+
+/* -T: the timed part of a command starts (before its first send)... */
+static void conn_timer_start(struct conn *c)
+{
+	clock_gettime(CLOCK_MONOTONIC, &c->t0);
+}
+
+/* ...and ends with the agent's last answer; r passes through. */
+static int conn_timer_stop(const struct conn *c, int r)
+{
+	struct timespec t1;
+
+	if (!c->timing || r == EXIT_TROUBLE)
+		return r;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	int64_t us =
+		(int64_t)(t1.tv_sec - c->t0.tv_sec) * 1000000 + (t1.tv_nsec - c->t0.tv_nsec) / 1000;
+	fprintf(stderr, "elapsed_ms %" PRId64 ".%03" PRId64 "\n", us / 1000, us % 1000);
+	return r;
+}
+
+/* After an error Result the connection must still serve: EXIT_REFUSED if it does. */
+static int conn_check_alive(struct conn *c)
+{
+	Wiregui__Ping ping = WIREGUI__PING__INIT;
+
+	ping.request_id = conn_next_id(c);
+	fflush(stdout);
+	int r = conn_request(c, WIREGUI__MSG_TYPE__MSG_PING, &ping.base, ping.request_id, true);
+	if (r != EXIT_OK)
+		return trouble("after the error, the connection no longer answers a Ping");
+	return EXIT_REFUSED;
+}
+
+static int conn_hello(struct conn *c)
+{
+	Wiregui__Hello hello = WIREGUI__HELLO__INIT;
+	uint16_t type;
+	ProtobufCMessage *msg;
+	int r;
+
+	hello.request_id = conn_next_id(c);
+	hello.protocol_version = FRAME_VERSION;
+	hello.client = (char *)"agentctl";
+	r = conn_send(c, WIREGUI__MSG_TYPE__MSG_HELLO, &hello.base);
+	if (r == 0)
+		r = conn_recv(c, &type, &msg);
+	if (r != 0)
+		return r;
+	if (type == WIREGUI__MSG_TYPE__MSG_RESULT) {
+		/* A refusal (BUSY, VERSION...) may come before the Hello was read. */
+		print_error_result((const Wiregui__Result *)msg);
+		protobuf_c_message_free_unpacked(msg, NULL);
+		return EXIT_REFUSED;
+	}
+	if (type != WIREGUI__MSG_TYPE__MSG_HELLO_REPLY) {
+		protobuf_c_message_free_unpacked(msg, NULL);
+		return trouble("Hello answered by a %s", frame_type_name(type));
+	}
+	c->hello = (Wiregui__HelloReply *)msg;
+	if (c->hello->request_id != hello.request_id)
+		return trouble("HelloReply for request %" PRIu64 ", expected %" PRIu64,
+			       c->hello->request_id, hello.request_id);
+	if (c->interface == NULL && c->hello->n_interfaces > 0)
+		c->interface = c->hello->interfaces[0]->name;
+	return 0;
+}
+
+static int conn_open(struct conn *c, const struct options *o)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct timeval tv = {.tv_sec = o->timeout};
+
+	c->fd = -1;
+	c->next_id = 1;
+	c->interface = o->interface;
+	c->verbose = o->verbose;
+	c->timing = o->timing;
+	if (strlen(o->socket) >= sizeof(sa.sun_path))
+		return trouble("socket path too long: %s", o->socket);
+	strcpy(sa.sun_path, o->socket);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return trouble("socket: %s", strerror(errno));
+	if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return trouble("setsockopt: %s", strerror(errno));
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return trouble("connect %s: %s", o->socket, strerror(errno));
+	return conn_hello(c);
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->hello != NULL)
+		protobuf_c_message_free_unpacked(&c->hello->base, NULL);
+}
+
+static int conn_need_interface(const struct conn *c)
+{
+	if (c->interface == NULL)
+		return trouble("the agent reports no interface (use -i)");
+	return 0;
+}
+
+/* ---- commands -------------------------------------------------------------- */
+
+static const char *backend_name(Wiregui__Backend b)
+{
+	switch (b) {
+	case WIREGUI__BACKEND__BACKEND_NONE:
+		return "none";
+	case WIREGUI__BACKEND__BACKEND_KERNEL:
+		return "kernel";
+	case WIREGUI__BACKEND__BACKEND_USERSPACE:
+		return "userspace";
+	default:
+		return "unknown";
+	}
+}
+
+static int cmd_hello(struct conn *c, const struct options *o, char **argv)
+{
+	const Wiregui__HelloReply *h = c->hello;
+	static const Wiregui__InterfaceSettings none = WIREGUI__INTERFACE_SETTINGS__INIT;
+	const Wiregui__InterfaceSettings *ifs = h->n_interfaces > 0 ? h->interfaces[0] : &none;
+
+	(void)o;
+	(void)argv;
+	printf("backend=%s\ninterface=%s\npublic_key=", backend_name(h->backend), ifs->name);
+	if (ifs->public_key.len > 0)
+		print_key(&ifs->public_key);
+	printf("\nlisten_port=%" PRIu32 "\nmtu=%" PRIu32 "\naddresses=", ifs->listen_port,
+	       ifs->mtu);
+	for (size_t i = 0; i < ifs->n_addresses; i++) {
+		if (i > 0)
+			fputs(",", stdout);
+		print_cidr(ifs->addresses[i]);
+	}
+	printf("\npeers=%" PRIu32 "\npeers_generation=%" PRIu64 "\nmax_peers=%" PRIu32
+	       "\nmax_batch=%" PRIu32 "\n",
+	       ifs->peer_count, h->peers_generation, h->max_peers, h->max_batch);
+	return EXIT_OK;
+}
+
+static int cmd_ping(struct conn *c, const struct options *o, char **argv)
+{
+	Wiregui__Ping ping = WIREGUI__PING__INIT;
+
+	(void)o;
+	(void)argv;
+	ping.request_id = conn_next_id(c);
+	conn_timer_start(c);
+	int r = conn_request(c, WIREGUI__MSG_TYPE__MSG_PING, &ping.base, ping.request_id, true);
+	conn_timer_stop(c, r);
+	if (r == EXIT_OK)
+		puts("ok");
+	return r;
+}
+
+/*
+ * One Batch or the End of a stream. Once a step was refused, the agent must
+ * refuse every later one of the stream too: only the first error is printed.
+ */
+static int sync_step(struct conn *c, uint16_t type, const ProtobufCMessage *msg, uint64_t id,
+		     int *first)
+{
+	int r = conn_request(c, type, msg, id, *first == EXIT_OK);
+
+	if (r == EXIT_OK && *first != EXIT_OK)
+		return trouble("the agent accepted a %s after an error in the same stream",
+			       frame_type_name(type));
+	if (r == EXIT_REFUSED)
+		*first = EXIT_REFUSED;
+	return r == EXIT_TROUBLE ? r : 0;
+}
+
+/* Begin, the batches, End: EXIT_OK, EXIT_REFUSED (printed) or EXIT_TROUBLE. */
+static int sync_stream(struct conn *c, const struct options *o, uint64_t gen,
+		       const struct peer_list *peers, int *first)
+{
+	Wiregui__PeersSyncBegin begin = WIREGUI__PEERS_SYNC_BEGIN__INIT;
+	Wiregui__PeersSyncEnd end = WIREGUI__PEERS_SYNC_END__INIT;
+	int r;
+
+	begin.request_id = conn_next_id(c);
+	begin.interface = (char *)c->interface;
+	begin.generation = gen;
+	begin.total = (uint32_t)peers->n;
+	r = conn_request(c, WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BEGIN, &begin.base, begin.request_id,
+			 true);
+	if (r != EXIT_OK)
+		return r;
+	for (size_t i = 0; i < peers->n; i += o->batch) {
+		Wiregui__PeersSyncBatch batch = WIREGUI__PEERS_SYNC_BATCH__INIT;
+		batch.request_id = conn_next_id(c);
+		batch.peers = peers->items + i;
+		batch.n_peers = peers->n - i < o->batch ? peers->n - i : o->batch;
+		r = sync_step(c, WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BATCH, &batch.base,
+			      batch.request_id, first);
+		if (r != 0)
+			return r;
+	}
+	end.request_id = conn_next_id(c);
+	end.generation = gen;
+	r = sync_step(c, WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_END, &end.base, end.request_id, first);
+	return r != 0 ? r : *first;
+}
+
+static int sync_send(struct conn *c, const struct options *o, uint64_t gen,
+		     const struct peer_list *peers)
+{
+	int first = EXIT_OK;
+
+	conn_timer_start(c);
+	int r = conn_timer_stop(c, sync_stream(c, o, gen, peers, &first));
+	if (r == EXIT_REFUSED)
+		return conn_check_alive(c);
+	if (r == EXIT_OK)
+		puts("ok");
+	return r;
+}
+
+static int cmd_sync(struct conn *c, const struct options *o, char **argv)
+{
+	struct peer_list peers = {0};
+	uint64_t gen;
+	int r;
+
+	if (parse_u64(argv[0], UINT64_MAX, &gen) < 0)
+		return trouble("sync: bad generation '%s'", argv[0]);
+	r = conn_need_interface(c);
+	if (r == 0)
+		r = read_lines(argv[1], sync_line, &peers);
+	if (r == 0 && peers.n > UINT32_MAX)
+		r = trouble("sync: too many peers");
+	if (r == 0)
+		r = sync_send(c, o, gen, &peers);
+	peer_list_free(&peers);
+	return r;
+}
+
+static int cmd_patch(struct conn *c, const struct options *o, char **argv)
+{
+	Wiregui__PeersPatch patch = WIREGUI__PEERS_PATCH__INIT;
+	struct patch_input in = {0};
+	int r;
+
+	(void)o;
+	r = conn_need_interface(c);
+	if (r == 0)
+		r = read_lines(argv[0], patch_line, &in);
+	if (r == 0) {
+		patch.request_id = conn_next_id(c);
+		patch.interface = (char *)c->interface;
+		patch.upsert = in.upsert.items;
+		patch.n_upsert = in.upsert.n;
+		patch.remove = in.remove.items;
+		patch.n_remove = in.remove.n;
+		conn_timer_start(c);
+		r = conn_request(c, WIREGUI__MSG_TYPE__MSG_PEERS_PATCH, &patch.base,
+				 patch.request_id, true);
+		conn_timer_stop(c, r);
+		if (r == EXIT_OK)
+			puts("ok");
+		else if (r == EXIT_REFUSED)
+			r = conn_check_alive(c);
+	}
+	peer_list_free(&in.upsert);
+	key_list_free(&in.remove);
+	return r;
+}
+
+static void print_stats(const Wiregui__StatsReply *reply)
+{
+	for (size_t i = 0; i < reply->n_peers; i++) {
+		const Wiregui__PeerStats *ps = reply->peers[i];
+		print_key(&ps->public_key);
+		printf(" %" PRIu64 " %" PRIu64 " %" PRId64 " ", ps->rx_bytes, ps->tx_bytes,
+		       ps->latest_handshake);
+		print_endpoint(ps->endpoint);
+		fputs("\n", stdout);
+	}
+}
+
+/* One reply of a stats answer: 0 and *more, EXIT_REFUSED or EXIT_TROUBLE. */
+static int stats_reply(struct conn *c, uint64_t id, bool *more)
+{
+	uint16_t type;
+	ProtobufCMessage *msg;
+	int r = conn_recv(c, &type, &msg);
+
+	if (r != 0)
+		return r;
+	const Wiregui__StatsReply *reply = (const Wiregui__StatsReply *)msg;
+	const Wiregui__Result *res = (const Wiregui__Result *)msg;
+	if (type == WIREGUI__MSG_TYPE__MSG_RESULT && res->request_id == id &&
+	    res->code != WIREGUI__ERROR_CODE__OK) {
+		print_error_result(res);
+		r = EXIT_REFUSED;
+	} else if (type != WIREGUI__MSG_TYPE__MSG_STATS_REPLY) {
+		r = trouble("StatsRequest %" PRIu64 " answered by a %s", id, frame_type_name(type));
+	} else if (reply->request_id != id) {
+		r = trouble("StatsReply for request %" PRIu64 ", expected %" PRIu64,
+			    reply->request_id, id);
+	} else {
+		print_stats(reply);
+		*more = reply->more;
+	}
+	protobuf_c_message_free_unpacked(msg, NULL);
+	return r;
+}
+
+static int cmd_stats(struct conn *c, const struct options *o, char **argv)
+{
+	Wiregui__StatsRequest req = WIREGUI__STATS_REQUEST__INIT;
+	bool more = true;
+	int r;
+
+	(void)o;
+	(void)argv;
+	r = conn_need_interface(c);
+	if (r != 0)
+		return r;
+	req.request_id = conn_next_id(c);
+	req.interface = (char *)c->interface;
+	conn_timer_start(c);
+	r = conn_send(c, WIREGUI__MSG_TYPE__MSG_STATS_REQUEST, &req.base);
+	while (r == 0 && more)
+		r = stats_reply(c, req.request_id, &more);
+	conn_timer_stop(c, r);
+	return r == EXIT_REFUSED ? conn_check_alive(c) : r;
+}
+
+/* ---- genpeers --------------------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static void gen_key(uint64_t *state, uint8_t out[WG_KEY_LEN])
+{
+	for (size_t i = 0; i < WG_KEY_LEN; i += 8) {
+		uint64_t v = splitmix64(state);
+		for (size_t j = 0; j < 8; j++)
+			out[i + j] = (uint8_t)(v >> (8 * j));
+	}
+}
+
+/* Room for hosts 2 .. n+1, below the network's last address. */
+static bool net_has_hosts(const struct ip_cidr *net, uint64_t n)
+{
+	unsigned host_bits = ip_family_bits(net->addr.family) - net->prefix;
+
+	return host_bits >= 40 || n + 2 < (1ull << host_bits);
+}
+
+static void addr_add(struct ip_addr *a, uint64_t offset)
+{
+	for (size_t i = ip_family_len(a->family); i > 0 && offset > 0; i--) {
+		uint64_t sum = a->bytes[i - 1] + (offset & 0xff);
+		a->bytes[i - 1] = (uint8_t)sum;
+		offset = (offset >> 8) + (sum >> 8);
+	}
+}
+
+static void print_host(const struct ip_cidr *net, uint64_t offset)
+{
+	struct ip_addr a = net->addr;
+	char text[IP_ADDR_STRLEN];
+
+	addr_add(&a, offset);
+	ip_addr_format(&a, text, sizeof(text));
+	printf("%s/%u", text, ip_family_bits(a.family));
+}
+
+/* Peer i depends only on (seed, i): a prefix of a longer list is the shorter list. */
+static void gen_peer(uint64_t seed, uint64_t i, const struct ip_cidr *v4, const struct ip_cidr *v6)
+{
+	uint64_t state = splitmix64(&seed) + i * 0xd1342543de82ef95ull;
+	uint8_t key[WG_KEY_LEN];
+	char b64[WG_KEY_B64_LEN + 1];
+
+	gen_key(&state, key);
+	wg_key_to_base64(key, b64);
+	printf("%s psk=", b64);
+	gen_key(&state, key);
+	wg_key_to_base64(key, b64);
+	printf("%s keepalive=0 allowed=", b64);
+	print_host(v4, i + 2);
+	fputs(",", stdout);
+	print_host(v6, i + 2);
+	fputs("\n", stdout);
+}
+
+static int cmd_genpeers(int argc, char **argv)
+{
+	struct ip_cidr v4, v6;
+	uint64_t n, seed = 1;
+
+	if (argc < 3 || argc > 4)
+		return trouble("usage: genpeers N V4NET V6NET [SEED]");
+	if (parse_u64(argv[0], GENPEERS_MAX, &n) < 0)
+		return trouble("genpeers: bad count '%s' (at most %u)", argv[0], GENPEERS_MAX);
+	if (ip_cidr_parse(argv[1], 0, &v4) < 0 || v4.addr.family != AF_INET)
+		return trouble("genpeers: '%s' is not an IPv4 network", argv[1]);
+	if (ip_cidr_parse(argv[2], 0, &v6) < 0 || v6.addr.family != AF_INET6)
+		return trouble("genpeers: '%s' is not an IPv6 network", argv[2]);
+	if (argc == 4 && parse_u64(argv[3], UINT64_MAX, &seed) < 0)
+		return trouble("genpeers: bad seed '%s'", argv[3]);
+	if (!net_has_hosts(&v4, n) || !net_has_hosts(&v6, n))
+		return trouble("genpeers: %s or %s has no room for %" PRIu64 " hosts", argv[1],
+			       argv[2], n);
+	for (uint64_t i = 0; i < n; i++)
+		gen_peer(seed, i, &v4, &v6);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return trouble("writing: %s", strerror(errno));
+	return EXIT_OK;
+}
+
+/* ---- main ------------------------------------------------------------------- */
+
+static const struct command {
+	const char *name;
+	int nargs;
+	int (*fn)(struct conn *c, const struct options *o, char **argv);
+} commands[] = {
+	{"hello", 0, cmd_hello}, {"ping", 0, cmd_ping},	  {"sync", 2, cmd_sync},
+	{"patch", 1, cmd_patch}, {"stats", 0, cmd_stats},
+};
+
+static int usage(void)
+{
+	fputs("usage: agentctl -s SOCKET [-b BATCH] [-i IFACE] [-t SECONDS] [-T] [-v] COMMAND\n"
+	      "  hello | ping | sync GEN FILE|- | patch FILE|- | stats\n"
+	      "       agentctl genpeers N V4NET V6NET [SEED]\n",
+	      stderr);
+	return EXIT_TROUBLE;
+}
+
+static int run_command(const struct command *cmd, const struct options *o, char **argv)
+{
+	struct conn c = {.fd = -1};
+	int r = conn_open(&c, o);
+
+	if (r == 0)
+		r = cmd->fn(&c, o, argv);
+	conn_close(&c);
+	if (fflush(stdout) != 0 && r == EXIT_OK)
+		r = trouble("writing: %s", strerror(errno));
+	return r;
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	uint64_t v;
+	int ch;
+
+	*o = (struct options){.batch = DEFAULT_BATCH, .timeout = DEFAULT_TIMEOUT};
+	while ((ch = getopt(argc, argv, "+s:b:i:t:Tvh")) != -1) {
+		switch (ch) {
+		case 's':
+			o->socket = optarg;
+			break;
+		case 'b':
+			if (parse_u64(optarg, UINT32_MAX, &v) < 0 || v == 0)
+				return trouble("-b: bad batch size '%s'", optarg);
+			o->batch = (size_t)v;
+			break;
+		case 'i':
+			o->interface = optarg;
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'T':
+			o->timing = true;
+			break;
+		case 't':
+			if (parse_u64(optarg, 86400, &v) < 0 || v == 0)
+				return trouble("-t: bad timeout '%s'", optarg);
+			o->timeout = (unsigned)v;
+			break;
+		default:
+			return usage();
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+
+	if (parse_options(argc, argv, &o) != 0)
+		return EXIT_TROUBLE;
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		return usage();
+	if (strcmp(argv[0], "genpeers") == 0)
+		return cmd_genpeers(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[0], commands[i].name) != 0)
+			continue;
+		if (argc - 1 != commands[i].nargs)
+			return usage();
+		if (o.socket == NULL)
+			return trouble("%s needs -s SOCKET", argv[0]);
+		return run_command(&commands[i], &o, argv + 1);
+	}
+	return usage();
+}

@@ -1,0 +1,203 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# shellcheck shell=bash
+#
+# Network namespaces, veth pairs, wireguard-go and wiregui-agent processes for
+# the system tests. Source it; it sets no shell options, and every function is
+# safe under `set -uo pipefail`. Give namespaces and interfaces names with the
+# test's pid: /var/run/wireguard/<ifname>.sock is shared by all namespaces.
+#
+#   netns_require           unless root with ip netns, /dev/net/tun, wireguard-go,
+#                           wg and ping: print "1..0 # SKIP <why>" and exit 0
+#                           (meson's TAP protocol reads an exit status 77 as an
+#                           error, the TAP plan as a skip)
+#   netns_add NS            new namespace NS with lo up
+#   netns_veth NS1 IF1 CIDR1 NS2 IF2 CIDR2
+#                           veth pair between two namespaces, addressed and up
+#   netns_kernel_wireguard  true when the kernel can create WireGuard links
+#   netns_wg_go NS IF [LOG] wireguard-go for IF in NS (in the foreground, so its
+#                           pid is ours), once its UAPI socket answers
+#   netns_track_wg NS IF    delete WireGuard interface IF of NS at cleanup (one
+#                           the agent made: wireguard-go exits when it goes)
+#   netns_poll LIMIT CMD... run CMD every 0.1 s until it succeeds, LIMIT seconds
+#   netns_stop_pid PID      SIGTERM, SIGKILL after 10 s; the process's status
+#   netns_agent_start NS CONF LOG SOCKET
+#                           wiregui-agent in NS (pid in $agent_pid) once SOCKET
+#                           answers a Ping; 1 if it exited or never answered
+#   netns_agent_kill [SIGNAL]
+#                           signal the agent (TERM: wait up to 10 s, then KILL),
+#                           reap it; its exit status
+#   netns_cleanup           undo all of the above; call it from the EXIT trap
+#
+# Needs $agent_bin and $agentctl_bin for netns_agent_start.
+
+NETNS_UAPI_DIR=/var/run/wireguard
+_netns_list=()
+_netns_pids=()
+_netns_wgs=()
+agent_pid=
+
+_netns_skip() {
+	echo "1..0 # SKIP $*"
+	exit 0
+}
+
+netns_require() {
+	local cmd probe=wiregui-probe-$$
+	[[ $(id -u) -eq 0 ]] || _netns_skip "needs root (network namespaces, wireguard-go)"
+	for cmd in ip wg wireguard-go ping; do
+		command -v "$cmd" >/dev/null 2>&1 || _netns_skip "$cmd not installed"
+	done
+	[[ -c /dev/net/tun ]] || _netns_skip "no /dev/net/tun for wireguard-go"
+	ip netns add "$probe" >/dev/null 2>&1 || _netns_skip "ip netns add does not work here"
+	ip netns del "$probe" >/dev/null 2>&1
+}
+
+netns_poll() { # LIMIT CMD...
+	local deadline=$((SECONDS + $1))
+	shift
+	while ((SECONDS < deadline)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	"$@" >/dev/null 2>&1
+}
+
+netns_add() { # NS
+	ip netns add "$1" || return 1
+	_netns_list+=("$1")
+	ip -n "$1" link set lo up
+}
+
+netns_veth() { # NS1 IF1 CIDR1 NS2 IF2 CIDR2
+	ip link add "$2" netns "$1" type veth peer name "$5" netns "$4" &&
+		ip -n "$1" addr add "$3" dev "$2" &&
+		ip -n "$4" addr add "$6" dev "$5" &&
+		ip -n "$1" link set "$2" up &&
+		ip -n "$4" link set "$5" up
+}
+
+netns_kernel_wireguard() {
+	local probe=wiregui-probe-$$ rc=1
+	ip netns add "$probe" >/dev/null 2>&1 || return 1
+	ip -n "$probe" link add wgprobe type wireguard >/dev/null 2>&1 && rc=0
+	ip netns del "$probe" >/dev/null 2>&1
+	return "$rc"
+}
+
+_netns_uapi_up() { # IF
+	[[ -S $NETNS_UAPI_DIR/$1.sock ]] && wg show "$1" listen-port
+}
+
+netns_wg_go() { # NS IF [LOG]
+	ip netns exec "$1" wireguard-go -f "$2" >>"${3:-/dev/null}" 2>&1 &
+	_netns_pids+=($!)
+	_netns_wgs+=("$1 $2")
+	netns_poll 10 _netns_uapi_up "$2"
+}
+
+netns_track_wg() { # NS IF
+	_netns_wgs+=("$1 $2")
+}
+
+_netns_alive() { # PID: running and not a zombie
+	kill -0 "$1" 2>/dev/null && [[ $(ps -o stat= -p "$1" 2>/dev/null) != Z* ]]
+}
+
+_netns_ours() { # PID: a process inside one of this test's namespaces
+	local ns where
+	where=$(ip netns identify "$1" 2>/dev/null) || return 1
+	for ns in "${_netns_list[@]}"; do
+		[[ $where == "$ns" ]] && return 0
+	done
+	return 1
+}
+
+_netns_forget() { # PID
+	local i
+	for i in "${!_netns_pids[@]}"; do
+		[[ ${_netns_pids[i]} == "$1" ]] && unset '_netns_pids[i]'
+	done
+}
+
+netns_stop_pid() { # PID
+	local pid=$1 i rc=0
+	[[ -n $pid ]] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		_netns_alive "$pid" || break
+		sleep 0.1
+	done
+	((i < 100)) || kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || rc=$?
+	return "$rc"
+}
+
+_netns_agent_answers() { # SOCKET: 0 yes, 1 not yet, 2 the agent exited
+	_netns_alive "$agent_pid" || return 2
+	# shellcheck disable=SC2154 # the caller sets agentctl_bin
+	"$agentctl_bin" -s "$1" -t 5 ping >/dev/null 2>&1 || return 1
+}
+
+netns_agent_start() { # NS CONF LOG SOCKET
+	local deadline=$((SECONDS + 60)) rc
+	# shellcheck disable=SC2154 # the caller sets agent_bin
+	ip netns exec "$1" "$agent_bin" -c "$2" >>"$3" 2>&1 &
+	agent_pid=$!
+	_netns_pids+=("$agent_pid")
+	# Startup may wait up to 10 s for wireguard-go; sanitizer builds are slower.
+	while ((SECONDS < deadline)); do
+		_netns_agent_answers "$4"
+		rc=$?
+		((rc == 0)) && return 0
+		((rc == 2)) && return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+netns_agent_kill() { # [SIGNAL]
+	local pid=$agent_pid rc=0
+	agent_pid=
+	[[ -n $pid ]] || return 0
+	_netns_forget "$pid"
+	if [[ ${1:-TERM} == TERM ]]; then
+		netns_stop_pid "$pid"
+		return
+	fi
+	kill "-$1" "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null || rc=$?
+	return "$rc"
+}
+
+_netns_empty() { # NS: no process left in it
+	[[ -z $(ip netns pids "$1" 2>/dev/null) ]]
+}
+
+netns_cleanup() {
+	local pid entry ns
+	# A pid is stopped only while it is still inside one of our namespaces.
+	for pid in "${_netns_pids[@]}"; do
+		_netns_alive "$pid" && _netns_ours "$pid" && netns_stop_pid "$pid"
+	done
+	# wireguard-go exits when its interface is deleted, and removes its socket.
+	for entry in "${_netns_wgs[@]}"; do
+		ip -n "${entry% *}" link del "${entry#* }" >/dev/null 2>&1
+	done
+	for ns in "${_netns_list[@]}"; do
+		if ! netns_poll 10 _netns_empty "$ns"; then
+			# Only this test's processes can be in its own namespace.
+			for pid in $(ip netns pids "$ns"); do
+				echo "# cleanup: pid $pid ($(ps -o comm= -p "$pid")) still in $ns, stopping it"
+				kill -TERM "$pid" 2>/dev/null
+			done
+			netns_poll 5 _netns_empty "$ns"
+		fi
+		ip netns del "$ns" >/dev/null 2>&1
+	done
+	for entry in "${_netns_wgs[@]}"; do
+		rm -f "$NETNS_UAPI_DIR/${entry#* }.sock"
+	done
+	_netns_list=()
+	_netns_pids=()
+	_netns_wgs=()
+}
