@@ -7,6 +7,7 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -32,7 +33,7 @@ static int attr_table_cb(const struct nlattr *attr, void *data)
 static int rtnl_talk(struct nlmsghdr *req, mnl_cb_t cb, void *data)
 {
 	char buf[RTNL_BUF];
-	struct mnl_socket *nl = mnl_socket_open(NETLINK_ROUTE);
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
 	int r = 0;
 
 	if (nl == NULL)
@@ -86,23 +87,18 @@ int link_create_wireguard(const char *ifname)
 	return rtnl_talk(nlh, NULL, NULL);
 }
 
-int link_delete(int ifindex)
-{
-	char buf[RTNL_BUF];
-	return rtnl_talk(link_msg(buf, RTM_DELLINK, 0, ifindex), NULL, NULL);
-}
-
 struct link_state {
 	uint32_t mtu;
 	unsigned flags;
+	char kind[16]; /* IFLA_INFO_KIND: "wireguard", "tun", ... */
 };
 
 static int link_state_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct link_state *st = data;
 	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
-	const struct nlattr *tb[IFLA_MTU + 1] = {0};
-	struct attr_table t = {tb, IFLA_MTU};
+	const struct nlattr *tb[IFLA_LINKINFO + 1] = {0};
+	struct attr_table t = {tb, IFLA_LINKINFO};
 
 	if (nlh->nlmsg_type != RTM_NEWLINK || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*ifi)))
 		return MNL_CB_OK;
@@ -111,17 +107,27 @@ static int link_state_cb(const struct nlmsghdr *nlh, void *data)
 		return MNL_CB_ERROR;
 	if (tb[IFLA_MTU] && mnl_attr_validate(tb[IFLA_MTU], MNL_TYPE_U32) == 0)
 		st->mtu = mnl_attr_get_u32(tb[IFLA_MTU]);
+	if (tb[IFLA_LINKINFO] == NULL)
+		return MNL_CB_OK;
+	const struct nlattr *info[IFLA_INFO_KIND + 1] = {0};
+	struct attr_table ti = {info, IFLA_INFO_KIND};
+	if (mnl_attr_parse_nested(tb[IFLA_LINKINFO], attr_table_cb, &ti) < 0)
+		return MNL_CB_ERROR;
+	if (info[IFLA_INFO_KIND] && mnl_attr_validate(info[IFLA_INFO_KIND], MNL_TYPE_STRING) == 0)
+		snprintf(st->kind, sizeof(st->kind), "%s", mnl_attr_get_str(info[IFLA_INFO_KIND]));
 	return MNL_CB_OK;
 }
 
-/* MTU first, then up: only what differs is written. */
-static int link_set_mtu_up(int ifindex, uint32_t mtu)
+/* MTU first, then up: only what differs is written, and only to a link of this kind. */
+static int link_set_mtu_up(int ifindex, const char *kind, uint32_t mtu)
 {
 	char buf[RTNL_BUF];
 	struct link_state st = {0};
 	int r = rtnl_talk(link_msg(buf, RTM_GETLINK, 0, ifindex), link_state_cb, &st);
 	if (r < 0)
 		return r;
+	if (strcmp(st.kind, kind) != 0)
+		return -EMEDIUMTYPE;
 	if (st.mtu == mtu && (st.flags & IFF_UP))
 		return 0;
 	struct nlmsghdr *nlh = link_msg(buf, RTM_NEWLINK, 0, ifindex);
@@ -232,8 +238,9 @@ static int link_set_addresses(int ifindex, const struct ip_cidr *want, size_t n_
 	return 0;
 }
 
-int link_configure(int ifindex, uint32_t mtu, const struct ip_cidr *addrs, size_t n_addrs)
+int link_configure(int ifindex, const char *kind, uint32_t mtu, const struct ip_cidr *addrs,
+		   size_t n_addrs)
 {
-	int r = link_set_mtu_up(ifindex, mtu);
+	int r = link_set_mtu_up(ifindex, kind, mtu);
 	return r < 0 ? r : link_set_addresses(ifindex, addrs, n_addrs);
 }

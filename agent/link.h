@@ -21,11 +21,11 @@ int link_create_wireguard(const char *ifname);
 /*
  * Make the interface have exactly these addresses (extra ones are removed,
  * IPv6 link-local excepted), this MTU, and be up; writes only what differs.
+ * kind is what the link must be ("wireguard" for the kernel's, "tun" for a
+ * userspace implementation's): anything else is -EMEDIUMTYPE, untouched.
  * 0 or -errno.
  */
-int link_configure(int ifindex, uint32_t mtu, const struct ip_cidr *addrs, size_t n_addrs);
-
-/* Remove the interface (tests, and quickstart's cleanup through the agent). */
-int link_delete(int ifindex);
+int link_configure(int ifindex, const char *kind, uint32_t mtu, const struct ip_cidr *addrs,
+		   size_t n_addrs);
 
 #endif

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +21,6 @@
 
 /* A frame begun and not finished within this long closes the connection. */
 #define STALL_TIMEOUT_MS 30000
-/* Replies not yet taken by the client: above this, stop reading its requests. */
-#define OUTPUT_HIGH_WATER (4u * FRAME_MAX_PAYLOAD)
 
 struct server {
 	const struct agent_conf *conf;
@@ -235,6 +234,8 @@ static bool client_flush(struct server *srv)
 }
 
 /* Returns false when nothing more is to be read now, or the connection is over. */
+static bool client_handled(struct server *srv, int r);
+
 static bool client_read_once(struct server *srv)
 {
 	uint8_t buf[65536];
@@ -249,11 +250,19 @@ static bool client_read_once(struct server *srv)
 		client_close(srv, strerror(errno));
 		return false;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &srv->last_input);
 	uint64_t begun = session_frames_begun(srv->session);
 	int r = session_input(srv->session, buf, (size_t)n);
+	sodium_memzero(buf, (size_t)n); /* requests carry preshared keys */
+	/* After the work: a long request must not count as silence. */
+	clock_gettime(CLOCK_MONOTONIC, &srv->last_input);
 	if (session_frames_begun(srv->session) != begun)
 		clock_gettime(CLOCK_MONOTONIC, &srv->frame_started);
+	return client_handled(srv, r);
+}
+
+/* After input was handled: send the replies; close after a violation. */
+static bool client_handled(struct server *srv, int r)
+{
 	if (!client_flush(srv))
 		return false;
 	if (r < 0) {
@@ -272,6 +281,12 @@ static size_t client_pending(const struct server *srv)
 	return pending;
 }
 
+/* Replies piling up (the client does not read them): read no more requests. */
+static bool client_may_read(const struct server *srv)
+{
+	return client_pending(srv) < SESSION_OUTPUT_HIGH_WATER && !session_backlogged(srv->session);
+}
+
 /*
  * Read what is there (bounded, so one client cannot starve the loop), so a
  * hang-up behind the data is seen before a new connection is judged busy.
@@ -279,7 +294,7 @@ static size_t client_pending(const struct server *srv)
 static void client_read(struct server *srv)
 {
 	for (int i = 0; i < 64 && srv->client_fd >= 0; i++)
-		if (client_pending(srv) >= OUTPUT_HIGH_WATER || !client_read_once(srv))
+		if (!client_may_read(srv) || !client_read_once(srv))
 			return;
 }
 
@@ -327,7 +342,7 @@ int server_run(struct server *srv, struct wg_iface *wg)
 		if (srv->client_fd >= 0) {
 			size_t pending = client_pending(srv);
 			pfd[1].fd = srv->client_fd;
-			pfd[1].events = (short)((pending < OUTPUT_HIGH_WATER ? POLLIN : 0) |
+			pfd[1].events = (short)((client_may_read(srv) ? POLLIN : 0) |
 						(pending ? POLLOUT : 0));
 		}
 		const char *why = NULL;
@@ -344,6 +359,10 @@ int server_run(struct server *srv, struct wg_iface *wg)
 			continue;
 		}
 		if (pfd[1].revents & POLLOUT && !client_flush(srv))
+			continue;
+		if (srv->client_fd >= 0 && session_backlogged(srv->session) &&
+		    client_pending(srv) < SESSION_OUTPUT_HIGH_WATER &&
+		    !client_handled(srv, session_resume(srv->session)))
 			continue;
 		if (pfd[1].revents & POLLIN)
 			client_read(srv);

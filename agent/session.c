@@ -2,6 +2,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,9 @@ enum session_state {
 	ST_PEERS_SYNC = 1 << 2, /* between PeersSyncBegin and PeersSyncEnd */
 };
 
+/* Allowed IPs in a full sync, on average per peer of max_peers. */
+#define SESSION_ALLOWED_IPS_PER_PEER 4ul
+
 /* Peers in StatsReply frames: about 100 bytes each, far below the frame limit. */
 #define STATS_PER_REPLY 1000
 
@@ -31,6 +35,7 @@ struct peers_stream {
 	uint64_t generation;
 	uint32_t total;
 	size_t batches;
+	size_t allowed_ips;	 /* so far, all peers */
 	Wiregui__ErrorCode code; /* OK while the stream is good */
 	struct verr err;
 };
@@ -52,6 +57,10 @@ struct session {
 
 	uint8_t *out;
 	size_t out_len, out_cap;
+
+	/* Input not yet handled because the output was above the high water. */
+	uint8_t *backlog;
+	size_t backlog_len;
 };
 
 typedef int (*handler_fn)(struct session *s, const ProtobufCMessage *msg, uint64_t request_id);
@@ -113,7 +122,12 @@ void session_free(struct session *s)
 	if (s == NULL)
 		return;
 	wg_device_free(s->stream.desired);
+	if (s->payload != NULL)
+		sodium_memzero(s->payload, s->hdr.length);
 	free(s->payload);
+	if (s->backlog != NULL)
+		sodium_memzero(s->backlog, s->backlog_len);
+	free(s->backlog);
 	free(s->out);
 	free(s);
 }
@@ -219,6 +233,19 @@ static Wiregui__ErrorCode verr_code(int r)
 	}
 }
 
+/* What a failed write to the interface means for the frontend. */
+static Wiregui__ErrorCode iface_code(int r)
+{
+	switch (r) {
+	case -ENOMEM:
+		return WIREGUI__ERROR_CODE__INTERNAL;
+	case -E2BIG:
+		return WIREGUI__ERROR_CODE__LIMIT;
+	default:
+		return WIREGUI__ERROR_CODE__KERNEL;
+	}
+}
+
 static int session_verr(struct session *s, uint64_t request_id, int r, const struct verr *err)
 {
 	return session_result(s, request_id, verr_code(r), err->field,
@@ -315,8 +342,8 @@ static int handle_interface_set(struct session *s, const ProtobufCMessage *msg, 
 	if (m->mtu != 0 && m->mtu != s->conf->mtu)
 		return session_result(s, request_id, WIREGUI__ERROR_CODE__NOT_ALLOWED, "mtu",
 				      "set by the agent's config");
-	if (wg_iface_ensure(s->wg, why, sizeof(why)) < 0)
-		return session_result(s, request_id, WIREGUI__ERROR_CODE__KERNEL, NULL, why);
+	if ((r = wg_iface_ensure(s->wg, why, sizeof(why))) < 0)
+		return session_result(s, request_id, iface_code(r), NULL, why);
 	return session_result(s, request_id, WIREGUI__ERROR_CODE__OK, NULL, "");
 }
 
@@ -385,6 +412,12 @@ static int handle_sync_batch(struct session *s, const ProtobufCMessage *msg, uin
 		snprintf(field, sizeof(field), "peers[%zu]", st->desired->n_peers);
 		int r = validate_peer(m->peers[i], s->conf, wg_iface_public_key(s->wg), field,
 				      st->desired, &st->err);
+		if (r == 0 && (st->allowed_ips += m->peers[i]->n_allowed_ips) >
+				      SESSION_ALLOWED_IPS_PER_PEER * s->conf->max_peers) {
+			verr_set(&st->err, field, "allowed IPs beyond %lu in all",
+				 SESSION_ALLOWED_IPS_PER_PEER * s->conf->max_peers);
+			r = -E2BIG;
+		}
 		if (r < 0)
 			return stream_fail(s, request_id, r);
 	}
@@ -423,7 +456,7 @@ static int handle_sync_end(struct session *s, const ProtobufCMessage *msg, uint6
 	r = wg_iface_sync(s->wg, st->desired, st->generation, &ws, why, sizeof(why));
 	stream_reset(s);
 	if (r < 0)
-		return session_result(s, request_id, WIREGUI__ERROR_CODE__KERNEL, NULL, why);
+		return session_result(s, request_id, iface_code(r), NULL, why);
 	snprintf(why, sizeof(why), "generation %llu: %zu added, %zu changed, %zu removed%s",
 		 (unsigned long long)m->generation, ws.added, ws.changed, ws.removed,
 		 ws.device ? ", interface keys or port rewritten" : "");
@@ -475,7 +508,7 @@ static int handle_patch(struct session *s, const ProtobufCMessage *msg, uint64_t
 		r = wg_iface_patch(s->wg, change, why, sizeof(why));
 	wg_device_free(change);
 	if (r < 0)
-		return session_result(s, request_id, WIREGUI__ERROR_CODE__KERNEL, NULL, why);
+		return session_result(s, request_id, iface_code(r), NULL, why);
 	log_debug("peers patch: %zu upserted, %zu removed", m->n_upsert, m->n_remove);
 	return session_result(s, request_id, WIREGUI__ERROR_CODE__OK, NULL, "");
 }
@@ -531,11 +564,30 @@ static int handle_stats(struct session *s, const ProtobufCMessage *msg, uint64_t
 
 	if (r < 0)
 		return session_verr(s, request_id, r, &err);
-	if (wg_iface_dump(s->wg, &dev, why, sizeof(why)) < 0)
-		return session_result(s, request_id, WIREGUI__ERROR_CODE__KERNEL, NULL, why);
+	if ((r = wg_iface_dump(s->wg, &dev, why, sizeof(why))) < 0)
+		return session_result(s, request_id, iface_code(r), NULL, why);
 	r = stats_send(s, request_id, dev);
 	wg_device_free(dev);
 	return r;
+}
+
+static void peers_wipe_psks(Wiregui__Peer **peers, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (peers[i]->preshared_key.data != NULL)
+			sodium_memzero(peers[i]->preshared_key.data, peers[i]->preshared_key.len);
+}
+
+/* The decoded copies of preshared keys go before the message's memory does. */
+static void message_wipe_psks(ProtobufCMessage *msg)
+{
+	if (msg->descriptor == &wiregui__peers_sync_batch__descriptor) {
+		Wiregui__PeersSyncBatch *b = (Wiregui__PeersSyncBatch *)msg;
+		peers_wipe_psks(b->peers, b->n_peers);
+	} else if (msg->descriptor == &wiregui__peers_patch__descriptor) {
+		Wiregui__PeersPatch *p = (Wiregui__PeersPatch *)msg;
+		peers_wipe_psks(p->upsert, p->n_upsert);
+	}
 }
 
 /* Every request carries request_id as field 1; replies echo it. */
@@ -557,6 +609,7 @@ static int session_dispatch(struct session *s, const uint8_t *payload, size_t le
 		return session_violation(s, 0, code, NULL, "%s payload of %zu bytes rejected",
 					 frame_type_name(h->type), len);
 	int r = h->fn(s, msg, request_id_of(msg));
+	message_wipe_psks(msg);
 	protobuf_c_message_free_unpacked(msg, NULL);
 	return r;
 }
@@ -605,34 +658,44 @@ static int session_header_done(struct session *s)
 static int session_frame_done(struct session *s)
 {
 	int r = session_dispatch(s, s->payload, s->hdr.length);
+	/* Requests carry preshared keys. */
+	sodium_memzero(s->payload, s->hdr.length);
 	free(s->payload);
 	s->payload = NULL;
 	s->hdr_have = 0;
 	return r;
 }
 
-int session_input(struct session *s, const uint8_t *data, size_t len)
+/*
+ * Handle the frames in data until it is used up, or until the replies
+ * queued reach SESSION_OUTPUT_HIGH_WATER (checked between frames, so a
+ * burst of small requests cannot make the agent queue without bound).
+ */
+static int session_consume(struct session *s, const uint8_t *data, size_t len, size_t *ret_used)
 {
-	while (len > 0 && !s->closing) {
+	size_t left = len;
+	while (left > 0 && !s->closing) {
 		int r = 0;
+		if (s->hdr_have == 0 && s->out_len >= SESSION_OUTPUT_HIGH_WATER)
+			break;
 		if (s->hdr_have < FRAME_HEADER_LEN) {
 			if (s->hdr_have == 0)
 				s->frames_begun++;
 			size_t n = FRAME_HEADER_LEN - s->hdr_have;
-			n = n < len ? n : len;
+			n = n < left ? n : left;
 			memcpy(s->hdr_buf + s->hdr_have, data, n);
 			s->hdr_have += n;
 			data += n;
-			len -= n;
+			left -= n;
 			if (s->hdr_have == FRAME_HEADER_LEN)
 				r = session_header_done(s);
 		} else {
 			size_t n = s->hdr.length - s->payload_have;
-			n = n < len ? n : len;
+			n = n < left ? n : left;
 			memcpy(s->payload + s->payload_have, data, n);
 			s->payload_have += n;
 			data += n;
-			len -= n;
+			left -= n;
 		}
 		if (r == 0 && s->hdr_have == FRAME_HEADER_LEN && s->payload != NULL &&
 		    s->payload_have == s->hdr.length)
@@ -642,5 +705,53 @@ int session_input(struct session *s, const uint8_t *data, size_t len)
 			return r;
 		}
 	}
+	*ret_used = len - left;
 	return s->closing ? -EPROTO : 0;
+}
+
+/* Keep data[used..len) for session_resume(). */
+static int backlog_keep(struct session *s, const uint8_t *data, size_t len, size_t used)
+{
+	size_t rest = len - used;
+	if (rest == 0)
+		return 0;
+	uint8_t *p = malloc(rest);
+	if (p == NULL) {
+		s->closing = true;
+		return -ENOMEM;
+	}
+	memcpy(p, data + used, rest);
+	s->backlog = p;
+	s->backlog_len = rest;
+	return 0;
+}
+
+int session_input(struct session *s, const uint8_t *data, size_t len)
+{
+	size_t used = 0;
+	if (s->backlog != NULL) /* the caller should have waited: refuse quietly */
+		return -EAGAIN;
+	int r = session_consume(s, data, len, &used);
+	return r < 0 ? r : backlog_keep(s, data, len, used);
+}
+
+bool session_backlogged(const struct session *s)
+{
+	return s->backlog != NULL;
+}
+
+int session_resume(struct session *s)
+{
+	uint8_t *data = s->backlog;
+	size_t len = s->backlog_len, used = 0;
+	if (data == NULL)
+		return 0;
+	s->backlog = NULL;
+	s->backlog_len = 0;
+	int r = session_consume(s, data, len, &used);
+	if (r == 0)
+		r = backlog_keep(s, data, len, used);
+	sodium_memzero(data, len);
+	free(data);
+	return r;
 }

@@ -183,10 +183,11 @@ int validate_peer_set(struct wg_device *dev, struct verr *err)
 	qsort(all, n, sizeof(*all), owned_cidr_cmp);
 	int r = 0;
 	for (size_t i = 1; i < n && r == 0; i++) {
-		if (owned_cidr_cmp(&all[i - 1], &all[i]) != 0 || all[i - 1].peer == all[i].peer)
+		if (owned_cidr_cmp(&all[i - 1], &all[i]) != 0)
 			continue;
 		ip_cidr_format(&all[i].cidr, text, sizeof(text));
-		r = verr_set(err, "peers", "allowed IP %s is on two peers", text);
+		r = verr_set(err, "peers", "allowed IP %s is listed twice%s", text,
+			     all[i - 1].peer == all[i].peer ? " on one peer" : ", on two peers");
 	}
 	free(all);
 	return r;

@@ -49,7 +49,8 @@ int validate_peer_removal(const ProtobufCBinaryData *key, const char *field, str
 			  struct verr *err);
 /*
  * Across a whole set (sorts dev's peers): no public key twice, and no
- * allowed IP on two peers (WireGuard would silently move it to the last).
+ * allowed IP twice (on two peers WireGuard would silently move it to the
+ * last one; on one it is a mistake).
  */
 int validate_peer_set(struct wg_device *dev, struct verr *err);
 

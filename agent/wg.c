@@ -29,7 +29,10 @@ void wg_device_free(struct wg_device *dev)
 	free(dev);
 }
 
-/* Grow *array (of size elements) to hold one more; 0 or -ENOMEM. */
+/*
+ * Grow *array (of size elements) to hold one more; 0 or -ENOMEM. Not with
+ * realloc: peers hold preshared keys, and the old block is wiped first.
+ */
 static int grow(void **array, size_t size, size_t n, size_t *cap)
 {
 	if (n < *cap)
@@ -37,9 +40,14 @@ static int grow(void **array, size_t size, size_t n, size_t *cap)
 	size_t ncap = *cap ? *cap * 2 : 4;
 	if (ncap > SIZE_MAX / size)
 		return -ENOMEM;
-	void *p = realloc(*array, ncap * size);
+	void *p = malloc(ncap * size);
 	if (p == NULL)
 		return -ENOMEM;
+	if (*array != NULL) {
+		memcpy(p, *array, n * size);
+		sodium_memzero(*array, n * size);
+		free(*array);
+	}
 	*array = p;
 	*cap = ncap;
 	return 0;

@@ -32,6 +32,8 @@ struct wg_iface {
 	uint8_t private_key[WG_KEY_LEN];
 	uint8_t public_key[WG_KEY_LEN];
 	uint64_t generation;
+	/* At least as many peers as the interface has (exact after a dump). */
+	size_t peers_bound;
 };
 
 __attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int r,
@@ -87,7 +89,7 @@ static int private_key_load(const char *path, uint8_t key[WG_KEY_LEN], char *err
 {
 	char buf[128];
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
 	if (fd < 0 && errno == ENOENT) {
 		int r = private_key_create(path, key);
@@ -139,16 +141,51 @@ static int program_find(const char *name, char *path, size_t len)
 	return -ENOENT;
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	nanosleep(&(struct timespec){.tv_nsec = ms * 1000 * 1000}, NULL);
+}
+
+/* In the child, before exec: a clean slate of signals and descriptors. */
+static void child_exec(char *prog, char *ifname)
+{
+	char *argv[] = {prog, ifname, NULL};
+	char *envp[] = {"PATH=" USERSPACE_PATH, "LOG_LEVEL=error", NULL};
+	sigset_t none;
+
+	/* Its own session: signals for the agent's group are not its. */
+	setsid();
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	int null = open("/dev/null", O_RDWR);
+	if (null >= 0 && null != STDIN_FILENO) {
+		dup2(null, STDIN_FILENO);
+		close(null);
+	}
+	close_range(3, ~0U, 0);
+	execve(prog, argv, envp);
+	_exit(127);
+}
+
 /*
  * Start the userspace implementation as wg-quick does: "<program> <ifname>",
  * which creates the interface and its UAPI socket, then daemonizes. It gets
  * a fixed PATH and nothing else from our environment, and it outlives us:
- * the interface and its peers stay while the agent restarts.
+ * the interface and its peers stay while the agent restarts (the unit's
+ * KillMode=process lets it).
  */
 static int userspace_start(const struct agent_conf *conf, char *err, size_t errlen)
 {
 	char prog[PATH_MAX];
-	int status;
+	int status = 0;
 
 	if (program_find(conf->userspace_impl, prog, sizeof(prog)) < 0)
 		return fail(err, errlen, -ENOENT,
@@ -158,23 +195,26 @@ static int userspace_start(const struct agent_conf *conf, char *err, size_t errl
 	pid_t pid = fork();
 	if (pid < 0)
 		return fail(err, errlen, -errno, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		char *argv[] = {prog, conf->interface, NULL};
-		char *envp[] = {"PATH=" USERSPACE_PATH, "LOG_LEVEL=error", NULL};
-		/* Its own session: signals for the agent's group are not its. */
-		setsid();
-		int null = open("/dev/null", O_RDWR);
-		if (null >= 0)
-			dup2(null, STDIN_FILENO);
-		execve(prog, argv, envp);
-		_exit(127);
+	if (pid == 0)
+		child_exec(prog, conf->interface);
+	int64_t deadline = now_ms() + USERSPACE_WAIT_MS;
+	pid_t r;
+	while ((r = waitpid(pid, &status, WNOHANG)) == 0 && now_ms() < deadline)
+		sleep_ms(20);
+	if (r == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		return fail(err, errlen, -ETIMEDOUT, "%s %s did not daemonize", prog,
+			    conf->interface);
 	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return fail(err, errlen, -errno, "waitpid: %s", strerror(errno));
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return fail(err, errlen, -ECHILD, "%s %s failed (status %d)", prog, conf->interface,
-			    status);
+	if (r < 0)
+		return fail(err, errlen, -errno, "waitpid: %s", strerror(errno));
+	if (WIFSIGNALED(status))
+		return fail(err, errlen, -ECHILD, "%s %s was killed by signal %d", prog,
+			    conf->interface, WTERMSIG(status));
+	if (WEXITSTATUS(status) != 0)
+		return fail(err, errlen, -ECHILD, "%s %s exited with status %d", prog,
+			    conf->interface, WEXITSTATUS(status));
 	return 0;
 }
 
@@ -184,18 +224,43 @@ static int userspace_start(const struct agent_conf *conf, char *err, size_t errl
  * before it serves requests. Wait for an answer to a real request, so that
  * our MTU comes after its.
  */
-static int userspace_wait(struct wg_iface *wg, char *err, size_t errlen)
+static int userspace_wait(struct wg_backend *b, const char *ifname, char *err, size_t errlen)
 {
 	struct wg_device *dev = NULL;
-	for (int waited = 0;; waited += 20) {
-		if (wg->backend->get(wg->backend, wg->conf->interface, &dev) == 0)
-			break;
-		if (waited >= USERSPACE_WAIT_MS)
+	int64_t deadline = now_ms() + USERSPACE_WAIT_MS;
+
+	while (b->get(b, ifname, &dev) < 0) {
+		if (now_ms() >= deadline)
 			return fail(err, errlen, -ETIMEDOUT, "%s/%s.sock does not answer",
-				    WG_UAPI_DEFAULT_DIR, wg->conf->interface);
-		nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
+				    WG_UAPI_DEFAULT_DIR, ifname);
+		sleep_ms(20);
 	}
 	wg_device_free(dev);
+	return 0;
+}
+
+static void backend_use(struct wg_iface *wg, struct wg_backend *b)
+{
+	wg_backend_free(wg->backend);
+	wg->backend = b;
+}
+
+/* The kernel has no WireGuard: the userspace implementation makes the interface. */
+static int backend_start_userspace(struct wg_iface *wg, char *err, size_t errlen)
+{
+	struct wg_backend *b = NULL;
+	int r = userspace_start(wg->conf, err, errlen);
+	if (r < 0)
+		return r;
+	r = wg_uapi_new(WG_UAPI_DEFAULT_DIR, &b);
+	if (r < 0)
+		return fail(err, errlen, r, "out of memory");
+	r = userspace_wait(b, wg->conf->interface, err, errlen);
+	if (r < 0) {
+		wg_backend_free(b);
+		return r;
+	}
+	backend_use(wg, b);
 	return 0;
 }
 
@@ -203,42 +268,33 @@ static int userspace_wait(struct wg_iface *wg, char *err, size_t errlen)
  * Which backend drives the interface, creating it if needed: a userspace
  * implementation already answering on its UAPI socket wins (wireguard-tools
  * looks there first too); then a kernel interface; then a new one, from the
- * kernel if it has WireGuard, else from the userspace implementation.
+ * kernel if it has WireGuard, else from the userspace implementation. The
+ * old backend is replaced only by a working one.
  */
 static int backend_open(struct wg_iface *wg, char *err, size_t errlen)
 {
 	const char *ifname = wg->conf->interface;
+	struct wg_backend *b = NULL;
 	int r;
 
-	bool started = false;
-
-	wg_backend_free(wg->backend);
-	wg->backend = NULL;
-	if (wg_uapi_probe(WG_UAPI_DEFAULT_DIR, ifname))
-		goto userspace;
-	if (link_index(ifname) < 0) {
+	if (wg_uapi_probe(WG_UAPI_DEFAULT_DIR, ifname)) {
+		r = wg_uapi_new(WG_UAPI_DEFAULT_DIR, &b);
+	} else if (link_index(ifname) >= 0) {
+		r = wg_nl_new(&b);
+	} else {
 		r = link_create_wireguard(ifname);
-		if (r == -EOPNOTSUPP) {
-			r = userspace_start(wg->conf, err, errlen);
-			if (r < 0)
-				return r;
-			started = true;
-			goto userspace;
+		if (r == -EOPNOTSUPP)
+			return backend_start_userspace(wg, err, errlen);
+		if (r == 0) {
+			log_info("created WireGuard interface %s (kernel)", ifname);
+			r = wg_nl_new(&b);
 		}
-		if (r < 0 && r != -EEXIST)
-			return fail(err, errlen, r, "creating %s: %s", ifname, strerror(-r));
-		log_info("created WireGuard interface %s (kernel)", ifname);
 	}
-	r = wg_nl_new(&wg->backend);
 	if (r < 0)
-		return fail(err, errlen, r, "%s exists but is not WireGuard: %s", ifname,
+		return fail(err, errlen, r, "no WireGuard backend for %s: %s", ifname,
 			    strerror(-r));
+	backend_use(wg, b);
 	return 0;
-userspace:
-	r = wg_uapi_new(WG_UAPI_DEFAULT_DIR, &wg->backend);
-	if (r < 0)
-		return fail(err, errlen, r, "out of memory");
-	return started ? userspace_wait(wg, err, errlen) : 0;
 }
 
 /* The device's own fields, written only where they differ. */
@@ -258,6 +314,7 @@ static int device_reconcile(struct wg_iface *wg, char *err, size_t errlen)
 		fail(err, errlen, r, "reading %s: %s", wg->conf->interface, strerror(-r));
 		goto out;
 	}
+	wg->peers_bound = cur->n_peers;
 	size_t n_peers = cur->n_peers; /* peers are the syncs' business */
 	cur->n_peers = 0;
 	r = peer_diff(want, cur, &change);
@@ -291,7 +348,10 @@ static int link_ensure(struct wg_iface *wg, char *err, size_t errlen)
 	int ifindex = link_index(conf->interface);
 	if (ifindex < 0)
 		return fail(err, errlen, ifindex, "%s disappeared", conf->interface);
-	r = link_configure(ifindex, (uint32_t)conf->mtu, conf->addresses.items, conf->addresses.n);
+	/* Only a link of the kind our backend drives: never reconfigure eth0. */
+	const char *kind = wg->backend->kind == WG_BACKEND_KERNEL ? "wireguard" : "tun";
+	r = link_configure(ifindex, kind, (uint32_t)conf->mtu, conf->addresses.items,
+			   conf->addresses.n);
 	if (r < 0)
 		return fail(err, errlen, r, "configuring the link %s: %s", conf->interface,
 			    strerror(-r));
@@ -371,10 +431,14 @@ uint64_t wg_iface_generation(const struct wg_iface *wg)
 
 int wg_iface_dump(struct wg_iface *wg, struct wg_device **ret_dev, char *err, size_t errlen)
 {
-	int r = wg->backend->get(wg->backend, wg->conf->interface, ret_dev);
+	int r = wg->backend == NULL ? link_ensure(wg, err, errlen) : 0;
+	if (r < 0)
+		return r;
+	r = wg->backend->get(wg->backend, wg->conf->interface, ret_dev);
 	if (r < 0)
 		return fail(err, errlen, r, "reading %s: %s", wg->conf->interface, strerror(-r));
 	sodium_memzero((*ret_dev)->private_key, WG_KEY_LEN);
+	wg->peers_bound = (*ret_dev)->n_peers;
 	return 0;
 }
 
@@ -422,15 +486,59 @@ int wg_iface_sync(struct wg_iface *wg, struct wg_device *desired, uint64_t gener
 		}
 	}
 	wg->generation = generation;
+	wg->peers_bound = desired->n_peers;
 out:
 	wg_device_free(change);
 	wg_device_free(cur);
 	return r;
 }
 
+/*
+ * Patches must not take the interface beyond max_peers either. The bound
+ * grows with each upsert; only when it would pass the limit is the exact
+ * number counted from a dump.
+ */
+static int patch_within_limit(struct wg_iface *wg, const struct wg_device *change, char *err,
+			      size_t errlen)
+{
+	size_t upserts = 0, count;
+	struct wg_device *dev = NULL;
+
+	for (size_t i = 0; i < change->n_peers; i++)
+		upserts += !(change->peers[i].flags & WG_PEER_REMOVE);
+	if (wg->peers_bound + upserts <= wg->conf->max_peers) {
+		wg->peers_bound += upserts;
+		return 0;
+	}
+	int r = wg_iface_dump(wg, &dev, err, errlen);
+	if (r < 0)
+		return r;
+	wg_device_sort_peers(dev);
+	count = dev->n_peers;
+	for (size_t i = 0; i < change->n_peers; i++) {
+		bool there = wg_device_find_peer(dev, change->peers[i].public_key) != NULL;
+		if (change->peers[i].flags & WG_PEER_REMOVE)
+			count -= there;
+		else
+			count += !there;
+	}
+	wg_device_free(dev);
+	if (count > wg->conf->max_peers)
+		return fail(err, errlen, -E2BIG,
+			    "the interface would have %zu peers, max_peers is %lu", count,
+			    wg->conf->max_peers);
+	wg->peers_bound = count;
+	return 0;
+}
+
 int wg_iface_patch(struct wg_iface *wg, const struct wg_device *change, char *err, size_t errlen)
 {
-	int r = wg->backend->set(wg->backend, wg->conf->interface, change);
+	int r = wg->backend == NULL ? link_ensure(wg, err, errlen) : 0;
+	if (r == 0)
+		r = patch_within_limit(wg, change, err, errlen);
+	if (r < 0)
+		return r;
+	r = wg->backend->set(wg->backend, wg->conf->interface, change);
 	if (r == -ENODEV && wg->manage_link && wg_iface_ensure(wg, err, errlen) == 0)
 		r = wg->backend->set(wg->backend, wg->conf->interface, change);
 	if (r < 0)

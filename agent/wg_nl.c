@@ -594,7 +594,7 @@ int wg_nl_new(struct wg_backend **ret_backend)
 
 	if (nl == NULL || (nl->buf = malloc(NL_RECV_SIZE)) == NULL)
 		goto err_free;
-	nl->sock = mnl_socket_open(NETLINK_GENERIC);
+	nl->sock = mnl_socket_open2(NETLINK_GENERIC, SOCK_CLOEXEC);
 	if (nl->sock == NULL || mnl_socket_bind(nl->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
 		r = -errno;
 		goto err_close;

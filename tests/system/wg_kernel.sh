@@ -401,6 +401,23 @@ check "the agent logged it: 0 added, 0 changed, 0 removed" \
 	grep -q 'generation 1: 0 added, 0 changed, 0 removed$' /tmp/agent.log
 check "agent stops again with status 0" stop_agent
 
+# A config naming a link that is not WireGuard (lo, by mistake) must leave it
+# as it is: the kernel has WireGuard here, so only the link-kind check stops it.
+sed -e 's/^interface = .*/interface = lo/' "$CONF" >/tmp/lo.conf
+$IP -o addr show dev lo >/tmp/lo-before
+lo_refused() {
+	rc=0
+	timeout 20 /opt/wiregui-agent -c /tmp/lo.conf >/tmp/lo.log 2>&1 || rc=$?
+	$IP -o addr show dev lo >/tmp/lo-after
+	[ "$rc" -eq 1 ] && cmp -s /tmp/lo-before /tmp/lo-after || {
+		echo "exit $rc"
+		cat /tmp/lo.log
+		diff /tmp/lo-before /tmp/lo-after
+		return 1
+	}
+}
+check "an agent configured for lo refuses to start and leaves lo untouched" lo_refused
+
 if [ "$failed" -ne 0 ]; then
 	echo "VMTAP # agent log (last 60 lines):"
 	tail -n 60 /tmp/agent.log | diag 60

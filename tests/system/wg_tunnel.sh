@@ -343,4 +343,16 @@ hello
 check "after the errors: hello still reports the one peer" hello_is peers 1
 check "after the errors: the tunnel works" ping_works 10.3.2.1
 
+# A config naming an interface that is not WireGuard (a typo: the veth) must
+# not cost it its address, MTU or state: the agent refuses to start.
+sed -e "s/^interface = .*/interface = vt${id}s/" -e "s|^socket = .*|socket = $T/other/agent.sock|" \
+	"$T/agent.conf" >"$T/veth.conf"
+veth_before=$(ip -n "$ns_s" -o addr show dev "vt${id}s"; ip -n "$ns_s" -o link show dev "vt${id}s")
+rc=0
+timeout 30 ip netns exec "$ns_s" "$agent_bin" -c "$T/veth.conf" >"$T/veth.log" 2>&1 || rc=$?
+last="exit $rc: $(tail -n 1 "$T/veth.log")"
+check "an agent configured for a veth refuses to start" test "$rc" -eq 1
+veth_after=$(ip -n "$ns_s" -o addr show dev "vt${id}s"; ip -n "$ns_s" -o link show dev "vt${id}s")
+check "  the veth is untouched" test "$veth_before" = "$veth_after"
+
 tap_done

@@ -357,7 +357,7 @@ END_TEST
 struct peer_msg {
 	Wiregui__Peer peer;
 	Wiregui__Cidr cidr;
-	Wiregui__Cidr *cidrs[1];
+	Wiregui__Cidr *cidrs[2];
 	uint8_t key[WG_KEY_LEN], psk[WG_KEY_LEN], addr[4];
 };
 
@@ -548,6 +548,14 @@ static void spoil_duplicate_key(struct peer_msg *pm, uint32_t *total, uint64_t *
 	memset(pm[2].key, 1, WG_KEY_LEN);
 }
 
+static void spoil_ip_twice(struct peer_msg *pm, uint32_t *total, uint64_t *gen)
+{
+	(void)total, (void)gen;
+	pm[1].cidrs[1] = &pm[1].cidr;
+	pm[1].peer.n_allowed_ips = 2;
+	pm[1].peer.allowed_ips = (Wiregui__Cidr **)pm[1].cidrs;
+}
+
 static void spoil_shared_ip(struct peer_msg *pm, uint32_t *total, uint64_t *gen)
 {
 	(void)total, (void)gen;
@@ -601,6 +609,8 @@ static const struct stream_error {
 	{"address length", spoil_addr_len, WIREGUI__ERROR_CODE__INVALID_FIELD,
 	 "peers[1].allowed_ips[0]", 1},
 	{"duplicate key", spoil_duplicate_key, WIREGUI__ERROR_CODE__INVALID_FIELD, "peers", 2},
+	{"allowed ip twice on a peer", spoil_ip_twice, WIREGUI__ERROR_CODE__INVALID_FIELD, "peers",
+	 2},
 	{"shared allowed ip", spoil_shared_ip, WIREGUI__ERROR_CODE__INVALID_FIELD, "peers", 2},
 	{"total above batches", spoil_total_high, WIREGUI__ERROR_CODE__INVALID_FIELD, "total", 2},
 	{"batches above total", spoil_total_low, WIREGUI__ERROR_CODE__LIMIT, "peers", 1},
@@ -791,6 +801,80 @@ START_TEST(test_stats_in_pieces)
 }
 END_TEST
 
+/* More replies than the high water: the rest of the input waits its turn. */
+START_TEST(test_output_backlog)
+{
+	struct session *s = session_ready();
+	for (unsigned i = 0; i < 3000; i++) {
+		struct wg_peer *p = wg_device_add_peer(fake->dev);
+		memcpy(p->public_key, &i, sizeof(i));
+	}
+	struct frames f = {0};
+	Wiregui__StatsRequest req = WIREGUI__STATS_REQUEST__INIT;
+	req.interface = conf.interface;
+	for (uint64_t id = 1; id <= 100; id++) {
+		req.request_id = id;
+		frames_add(&f, WIREGUI__MSG_TYPE__MSG_STATS_REQUEST, &req.base);
+	}
+	ck_assert_int_eq(session_input(s, f.buf, f.len), 0);
+	ck_assert(session_backlogged(s));
+	ck_assert_int_eq(session_input(s, f.buf, 1), -EAGAIN);
+	size_t len, max_len = 0;
+	uint64_t next = 1;
+	while (next <= 100) {
+		session_output(s, &len);
+		max_len = len > max_len ? len : max_len;
+		ck_assert_msg(len > 0, "request %llu never answered", (unsigned long long)next);
+		for (bool more = true; more;) {
+			uint16_t type;
+			Wiregui__StatsReply *r = (Wiregui__StatsReply *)reply_pop(s, &type);
+			ck_assert_uint_eq(r->request_id, next);
+			more = r->more;
+			protobuf_c_message_free_unpacked(&r->base, NULL);
+		}
+		session_output(s, &len);
+		if (len == 0 && session_backlogged(s))
+			ck_assert_int_eq(session_resume(s), 0);
+		next++;
+	}
+	ck_assert(!session_backlogged(s));
+	/* Bounded: the high water plus one request's replies. */
+	ck_assert_uint_lt(max_len, SESSION_OUTPUT_HIGH_WATER + 512 * 1024);
+	expect_no_output(s);
+	free(f.buf);
+	session_free(s);
+}
+END_TEST
+
+/* Patches cannot take the interface past max_peers; removals make room. */
+START_TEST(test_patch_max_peers)
+{
+	unsigned long saved = conf.max_peers;
+	conf.max_peers = 2;
+	struct session *s = session_ready();
+	struct peer_msg pm[3];
+	peer_msg_init(&pm[0], 1, false, 0);
+	peer_msg_init(&pm[1], 2, false, 0);
+	peer_msg_init(&pm[2], 3, false, 0);
+	struct frames f = {0};
+	frames_add_patch(&f, 2, pm, 2, NULL, 0);
+	frames_add_patch(&f, 3, &pm[2], 1, NULL, 0);
+	ProtobufCBinaryData rm = {WG_KEY_LEN, pm[0].key};
+	frames_add_patch(&f, 4, &pm[2], 1, &rm, 1);
+	frames_add_patch(&f, 5, &pm[1], 1, NULL, 0); /* an update: no new peer */
+	session_feed(s, &f);
+	expect_ok(s, 2);
+	expect_result(s, 3, WIREGUI__ERROR_CODE__LIMIT, "");
+	ck_assert_uint_eq(fake->dev->n_peers, 2);
+	expect_ok(s, 4);
+	expect_ok(s, 5);
+	ck_assert_uint_eq(fake->dev->n_peers, 2);
+	ck_assert_ptr_nonnull(fake_wg_find(fake->dev, pm[2].key));
+	conf.max_peers = saved;
+	session_free(s);
+}
+END_TEST
+
 static void frames_add_interface_set(struct frames *f, uint64_t id, const char *name, uint32_t port,
 				     uint32_t mtu)
 {
@@ -837,6 +921,8 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, test_patch);
 	tcase_add_test(tc, test_stats_in_pieces);
 	tcase_add_test(tc, test_interface_set);
+	tcase_add_test(tc, test_output_backlog);
+	tcase_add_test(tc, test_patch_max_peers);
 	suite_add_tcase(s, tc);
 	return s;
 }
