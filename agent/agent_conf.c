@@ -150,7 +150,8 @@ static const struct conf_entry agent_schema[] = {
 		.offset = offsetof(struct agent_conf, max_peers),
 		.def = "100000",
 		.min = 1,
-		.max = 1000000,
+		/* A dump of this many peers stays within the UAPI reply limit. */
+		.max = 200000,
 	},
 	CUSTOM("wireguard", "interface", interface, "wg-wiregui", parse_ifname),
 	{

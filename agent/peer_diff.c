@@ -45,6 +45,24 @@ static int cidr_set_reserve(struct cidr_set *s, size_t n)
 	return 0;
 }
 
+/* Below this many, an insertion sort (no calls; none at all when sorted). */
+#define CIDR_SMALL 16
+
+static void cidr_sort(struct ip_cidr *v, size_t n)
+{
+	if (n > CIDR_SMALL) {
+		qsort(v, n, sizeof(*v), cidr_cmp);
+		return;
+	}
+	for (size_t i = 1; i < n; i++) {
+		struct ip_cidr c = v[i];
+		size_t j = i;
+		for (; j > 0 && cidr_cmp(&v[j - 1], &c) > 0; j--)
+			v[j] = v[j - 1];
+		v[j] = c;
+	}
+}
+
 /* Loads a peer's allowed IPs into s as a set: a small sort per peer, never a
  * scan against another peer's list, so a few hundred IPs each stay cheap. */
 static int cidr_set_load(struct cidr_set *s, const struct wg_peer *peer)
@@ -59,7 +77,7 @@ static int cidr_set_load(struct cidr_set *s, const struct wg_peer *peer)
 	s->n = peer->n_allowed_ips;
 	if (s->n < 2)
 		return 0;
-	qsort(s->v, s->n, sizeof(*s->v), cidr_cmp);
+	cidr_sort(s->v, s->n);
 	size_t out = 1;
 	for (size_t i = 1; i < s->n; i++)
 		if (cidr_cmp(&s->v[out - 1], &s->v[i]) != 0)
@@ -89,13 +107,77 @@ static uint16_t peer_keepalive(const struct wg_peer *p)
 	return (p->flags & WG_PEER_HAS_KEEPALIVE) ? p->keepalive : 0;
 }
 
+static int key_cmp(const struct wg_peer *a, const struct wg_peer *b)
+{
+	return memcmp(a->public_key, b->public_key, WG_KEY_LEN);
+}
+
 /* Sorted peers: a repeated key sits next to its twin. */
 static bool has_duplicate_keys(const struct wg_device *dev)
 {
 	for (size_t i = 1; i < dev->n_peers; i++)
-		if (memcmp(dev->peers[i - 1].public_key, dev->peers[i].public_key, WG_KEY_LEN) == 0)
+		if (key_cmp(&dev->peers[i - 1], &dev->peers[i]) == 0)
 			return true;
 	return false;
+}
+
+static bool keys_sorted(const struct wg_device *dev)
+{
+	for (size_t i = 1; i < dev->n_peers; i++)
+		if (key_cmp(&dev->peers[i - 1], &dev->peers[i]) > 0)
+			return false;
+	return true;
+}
+
+/* A peer's place in the sort: its key's first 8 bytes as a number, then the whole key. */
+struct key_rank {
+	uint64_t head;
+	const struct wg_peer *peer;
+};
+
+static int key_rank_cmp(const void *a, const void *b)
+{
+	const struct key_rank *x = a, *y = b;
+
+	if (x->head != y->head)
+		return x->head < y->head ? -1 : 1;
+	return key_cmp(x->peer, y->peer);
+}
+
+/*
+ * wg_device_sort_peers' order, cheaper: a sorted device (a validated
+ * request is) is left alone, and a dump (a hash map's order) is sorted as
+ * small ranks compared mostly as numbers, then moved into a new array. If
+ * that cannot be allocated, the plain sort does it in place.
+ */
+static void sort_peers(struct wg_device *dev)
+{
+	size_t n = dev->n_peers;
+
+	if (keys_sorted(dev))
+		return;
+	struct key_rank *rank = malloc(n * sizeof(*rank));
+	struct wg_peer *peers = malloc(n * sizeof(*peers));
+	if (rank == NULL || peers == NULL) {
+		free(rank);
+		free(peers);
+		wg_device_sort_peers(dev);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t head = 0;
+		for (size_t b = 0; b < sizeof(head); b++)
+			head = head << 8 | dev->peers[i].public_key[b];
+		rank[i] = (struct key_rank){head, &dev->peers[i]};
+	}
+	qsort(rank, n, sizeof(*rank), key_rank_cmp);
+	for (size_t i = 0; i < n; i++)
+		peers[i] = *rank[i].peer;
+	free(rank);
+	sodium_memzero(dev->peers, n * sizeof(*dev->peers)); /* PSKs */
+	free(dev->peers);
+	dev->peers = peers;
+	dev->cap_peers = n;
 }
 
 static void diff_device(const struct wg_device *want, const struct wg_device *have,
@@ -118,11 +200,17 @@ static void diff_device(const struct wg_device *want, const struct wg_device *ha
 	}
 }
 
+/* Both sorted: one walk side by side finds the current peers not desired. */
 static int emit_removals(const struct wg_device *want, const struct wg_device *have,
 			 struct wg_device *change)
 {
+	size_t j = 0;
+
 	for (size_t i = 0; i < have->n_peers; i++) {
-		if (wg_device_find_peer(want, have->peers[i].public_key) != NULL)
+		int c = 1;
+		while (j < want->n_peers && (c = key_cmp(&want->peers[j], &have->peers[i])) < 0)
+			j++;
+		if (c == 0)
 			continue;
 		struct wg_peer *p = wg_device_add_peer(change);
 		if (p == NULL)
@@ -186,24 +274,36 @@ static int diff_peer(struct diff *d, const struct wg_peer *want, const struct wg
 	return emit_peer(d->change, want, flags, &d->want);
 }
 
+#define PREFETCH_AHEAD 4
+
 static int diff_all(struct diff *d, const struct wg_device *want, const struct wg_device *have)
 {
 	diff_device(want, have, d->change);
 	int r = emit_removals(want, have, d->change);
-	for (size_t i = 0; r == 0 && i < want->n_peers; i++)
-		r = diff_peer(d, &want->peers[i],
-			      wg_device_find_peer(have, want->peers[i].public_key));
+	size_t j = 0;
+	for (size_t i = 0; r == 0 && i < want->n_peers; i++) {
+		int c = 1;
+		while (j < have->n_peers && (c = key_cmp(&have->peers[j], &want->peers[i])) < 0)
+			j++;
+		/* Each list of allowed IPs is an allocation of its own: ask for
+		 * the ones a few peers ahead now, not wait for each in turn. */
+		if (i + PREFETCH_AHEAD < want->n_peers)
+			__builtin_prefetch(want->peers[i + PREFETCH_AHEAD].allowed_ips);
+		if (j + PREFETCH_AHEAD < have->n_peers)
+			__builtin_prefetch(have->peers[j + PREFETCH_AHEAD].allowed_ips);
+		r = diff_peer(d, &want->peers[i], c == 0 ? &have->peers[j] : NULL);
+	}
 	return r;
 }
 
-/* Both inputs sorted, then one lookup per peer: O(n log n) in peers. A key
+/* Both inputs sorted, then walked side by side: O(n log n) in peers. A key
  * listed twice has no single meaning, so it is refused (-EINVAL). */
 int peer_diff(struct wg_device *desired, struct wg_device *current, struct wg_device **ret_change)
 {
 	struct diff d = {0};
 
-	wg_device_sort_peers(desired);
-	wg_device_sort_peers(current);
+	sort_peers(desired);
+	sort_peers(current);
 	if (has_duplicate_keys(desired) || has_duplicate_keys(current))
 		return -EINVAL;
 	d.change = wg_device_new(desired->ifname);

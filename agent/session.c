@@ -409,11 +409,12 @@ static int handle_sync_batch(struct session *s, const ProtobufCMessage *msg, uin
 		return stream_fail(s, request_id, -E2BIG);
 	}
 	for (size_t i = 0; i < m->n_peers; i++) {
-		snprintf(field, sizeof(field), "peers[%zu]", st->desired->n_peers);
-		int r = validate_peer(m->peers[i], s->conf, wg_iface_public_key(s->wg), field,
-				      st->desired, &st->err);
+		size_t index = st->desired->n_peers;
+		int r = validate_peer(m->peers[i], s->conf, wg_iface_public_key(s->wg), "peers",
+				      index, st->desired, &st->err);
 		if (r == 0 && (st->allowed_ips += m->peers[i]->n_allowed_ips) >
 				      SESSION_ALLOWED_IPS_PER_PEER * s->conf->max_peers) {
+			snprintf(field, sizeof(field), "peers[%zu].allowed_ips", index);
 			verr_set(&st->err, field, "allowed IPs beyond %lu in all",
 				 SESSION_ALLOWED_IPS_PER_PEER * s->conf->max_peers);
 			r = -E2BIG;
@@ -479,11 +480,9 @@ static int patch_collect(struct session *s, const Wiregui__PeersPatch *m, struct
 			 m->n_upsert + m->n_remove, FRAME_MAX_BATCH);
 		return -E2BIG;
 	}
-	for (size_t i = 0; i < m->n_upsert && r == 0; i++) {
-		snprintf(field, sizeof(field), "upsert[%zu]", i);
-		r = validate_peer(m->upsert[i], s->conf, wg_iface_public_key(s->wg), field, change,
-				  err);
-	}
+	for (size_t i = 0; i < m->n_upsert && r == 0; i++)
+		r = validate_peer(m->upsert[i], s->conf, wg_iface_public_key(s->wg), "upsert", i,
+				  change, err);
 	for (size_t i = 0; i < m->n_remove && r == 0; i++) {
 		snprintf(field, sizeof(field), "remove[%zu]", i);
 		r = validate_peer_removal(&m->remove[i], field, change, err);

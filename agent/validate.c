@@ -64,50 +64,68 @@ static int validate_key(const ProtobufCBinaryData *key, const char *field, struc
 	return 0;
 }
 
-static int validate_allowed_ip(const Wiregui__Cidr *c, const struct agent_conf *conf,
-			       const char *field, struct ip_cidr *ret_cidr, struct verr *err)
+static int validate_allowed_ip(const Wiregui__Cidr *c, const struct agent_conf *conf, size_t j,
+			       struct ip_cidr *ret_cidr, struct verr *err)
 {
-	if (c == NULL)
-		return verr_set(err, field, "missing");
-	if (ip_cidr_from_bytes(c->address.data, c->address.len, c->prefix, 0, ret_cidr) < 0)
-		return verr_set(err, field,
-				"not a network (4 or 16 address bytes, prefix within the "
-				"family, host bits zero)");
+	if (c == NULL ||
+	    ip_cidr_from_bytes(c->address.data, c->address.len, c->prefix, 0, ret_cidr) < 0) {
+		verr_set(err, "",
+			 "not a network (4 or 16 address bytes, prefix within the "
+			 "family, host bits zero)");
+		goto err_name;
+	}
 	for (size_t i = 0; i < conf->peer_networks.n; i++)
 		if (ip_cidr_contains_cidr(&conf->peer_networks.items[i], ret_cidr))
 			return 0;
 	char text[IP_CIDR_STRLEN];
 	ip_cidr_format(ret_cidr, text, sizeof(text));
-	verr_set(err, field, "%s is outside the agent's peer_networks", text);
+	verr_set(err, "", "%s is outside the agent's peer_networks", text);
+	snprintf(err->field, sizeof(err->field), ".allowed_ips[%zu]", j);
 	return -EPERM;
+err_name:
+	snprintf(err->field, sizeof(err->field), ".allowed_ips[%zu]", j);
+	return -EINVAL;
 }
 
-int validate_peer(const Wiregui__Peer *m, const struct agent_conf *conf,
-		  const uint8_t own_key[WG_KEY_LEN], const char *field, struct wg_device *dev,
-		  struct verr *err)
+/* Field names are made only for an error: a sync checks many peers. */
+static int peer_fail(struct verr *err, const char *list, size_t index, int r)
 {
-	char name[48];
-	struct ip_cidr cidr;
-	int r;
+	char sub[24]; /* ".allowed_ips[255]" at most */
+	memcpy(sub, err->field, sizeof(sub) - 1);
+	sub[sizeof(sub) - 1] = '\0';
+	snprintf(err->field, sizeof(err->field), "%.16s[%zu]%s", list, index, sub);
+	return r;
+}
 
-	snprintf(name, sizeof(name), "%s.public_key", field);
-	if (validate_key(&m->public_key, name, err) < 0)
+static int validate_peer_fields(const Wiregui__Peer *m, const uint8_t own_key[WG_KEY_LEN],
+				struct verr *err)
+{
+	if (validate_key(&m->public_key, ".public_key", err) < 0)
 		return -EINVAL;
 	if (memcmp(m->public_key.data, own_key, WG_KEY_LEN) == 0)
-		return verr_set(err, name, "is the interface's own public key");
-	snprintf(name, sizeof(name), "%s.preshared_key", field);
-	if (m->preshared_key.len != 0 && validate_key(&m->preshared_key, name, err) < 0)
+		return verr_set(err, ".public_key", "is the interface's own public key");
+	if (m->preshared_key.len != 0 && validate_key(&m->preshared_key, ".preshared_key", err) < 0)
 		return -EINVAL;
-	snprintf(name, sizeof(name), "%s.persistent_keepalive", field);
 	if (m->persistent_keepalive > UINT16_MAX)
-		return verr_set(err, name, "%u is above %u seconds", m->persistent_keepalive,
-				UINT16_MAX);
-	snprintf(name, sizeof(name), "%s.allowed_ips", field);
+		return verr_set(err, ".persistent_keepalive", "%u is above %u seconds",
+				m->persistent_keepalive, UINT16_MAX);
 	if (m->n_allowed_ips > VALIDATE_MAX_ALLOWED_IPS) {
-		verr_set(err, name, "%zu entries, at most %d", m->n_allowed_ips,
+		verr_set(err, ".allowed_ips", "%zu entries, at most %d", m->n_allowed_ips,
 			 VALIDATE_MAX_ALLOWED_IPS);
 		return -E2BIG;
 	}
+	return 0;
+}
+
+int validate_peer(const Wiregui__Peer *m, const struct agent_conf *conf,
+		  const uint8_t own_key[WG_KEY_LEN], const char *list, size_t index,
+		  struct wg_device *dev, struct verr *err)
+{
+	struct ip_cidr cidr;
+	int r = validate_peer_fields(m, own_key, err);
+
+	if (r < 0)
+		return peer_fail(err, list, index, r);
 	struct wg_peer *p = wg_device_add_peer(dev);
 	if (p == NULL)
 		return -ENOMEM;
@@ -116,10 +134,12 @@ int validate_peer(const Wiregui__Peer *m, const struct agent_conf *conf,
 		memcpy(p->psk, m->preshared_key.data, WG_KEY_LEN);
 	p->keepalive = (uint16_t)m->persistent_keepalive;
 	p->flags = WG_PEER_HAS_PSK | WG_PEER_HAS_KEEPALIVE | WG_PEER_REPLACE_ALLOWED_IPS;
-	for (size_t i = 0; i < m->n_allowed_ips; i++) {
-		snprintf(name, sizeof(name), "%s.allowed_ips[%zu]", field, i);
-		if ((r = validate_allowed_ip(m->allowed_ips[i], conf, name, &cidr, err)) < 0 ||
-		    (r = wg_peer_add_allowed_ip(p, &cidr)) < 0)
+	for (size_t j = 0; j < m->n_allowed_ips; j++) {
+		if ((r = validate_allowed_ip(m->allowed_ips[j], conf, j, &cidr, err)) < 0) {
+			peer_fail(err, list, index, r);
+			goto err_drop_peer;
+		}
+		if ((r = wg_peer_add_allowed_ip(p, &cidr)) < 0)
 			goto err_drop_peer;
 	}
 	return 0;

@@ -36,14 +36,14 @@ int validate_interface(const char *name, const struct agent_conf *conf, const ch
 		       struct verr *err);
 
 /*
- * Check one peer (field prefix e.g. "peers[3]") and append it to dev as a
- * complete desired peer: HAS_PSK (zero = none), HAS_KEEPALIVE and
- * REPLACE_ALLOWED_IPS set. own_key is the interface's public key, which no
- * peer may have (the kernel would silently skip it).
+ * Check one peer (list[index], e.g. peers[3], names it in err) and append it
+ * to dev as a complete desired peer: HAS_PSK (zero = none), HAS_KEEPALIVE
+ * and REPLACE_ALLOWED_IPS set. own_key is the interface's public key, which
+ * no peer may have (the kernel would silently skip it).
  */
 int validate_peer(const Wiregui__Peer *m, const struct agent_conf *conf,
-		  const uint8_t own_key[WG_KEY_LEN], const char *field, struct wg_device *dev,
-		  struct verr *err);
+		  const uint8_t own_key[WG_KEY_LEN], const char *list, size_t index,
+		  struct wg_device *dev, struct verr *err);
 /* A 32-byte public key to remove; appended to dev with WG_PEER_REMOVE. */
 int validate_peer_removal(const ProtobufCBinaryData *key, const char *field, struct wg_device *dev,
 			  struct verr *err);

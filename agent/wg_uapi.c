@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "wg_uapi.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <sodium.h>
 #include <stdint.h>
@@ -15,11 +16,13 @@
 /* Per connect/send/recv step, so a hung wireguard-go cannot hang the agent. */
 #define UAPI_TIMEOUT_SEC 30
 #define UAPI_REPLY_FIRST (64u << 10)
-#define UAPI_REPLY_MAX (64u << 20)
+#define UAPI_REPLY_MAX (256u << 20)
 /* Longest value accepted in a reply: an endpoint "[v6%zone]:port" fits. */
 #define UAPI_VALUE_MAX 127
 /* Largest errno accepted in errno=N (the kernel's MAX_ERRNO). */
 #define UAPI_ERRNO_MAX 4095
+/* The next get's first buffer: the last reply's size and a quarter more. */
+#define UAPI_REPLY_SLACK(len) ((len) + (len) / 4)
 
 /*
  * Request text. The exact size is bounded first, so one allocation holds
@@ -53,7 +56,10 @@ static void put_key(struct text *t, const char *name, const uint8_t key[WG_KEY_L
 /* The bound reserves five digits and the '\n' beyond the name. */
 static void put_u16(struct text *t, const char *name, uint16_t v)
 {
-	t->len += (size_t)sprintf(t->p + t->len, "%s%u\n", name, (unsigned)v);
+	char digits[8];
+	int n = snprintf(digits, sizeof(digits), "%u\n", (unsigned)v);
+	put(t, name, strlen(name));
+	put(t, digits, (size_t)n);
 }
 
 static int put_peer(struct text *t, const struct wg_peer *peer)
@@ -163,6 +169,58 @@ static int parse_errno_value(const char *s, size_t n, int *ret)
 	return 0;
 }
 
+/*
+ * Keys in a dump, eight hex symbols a step. The contract of
+ * wg_key_from_hex (common/key.c: exactly 64 symbols, either case) and its
+ * care: no branch or table lookup depends on a symbol, for PSKs and the
+ * private key come this way too. A dump carries two keys a peer and
+ * decoding them one symbol at a time was the parser's largest cost.
+ */
+#define BYTES(b) (0x0101010101010101ull * (uint8_t)(b))
+
+/* 0x80 in each byte lane of x (all below 0x80) holding lo <= byte <= hi. */
+static uint64_t lanes_in(uint64_t x, uint8_t lo, uint8_t hi)
+{
+	return (x + BYTES(0x80 - lo)) & ~(x + BYTES(0x7f - hi)) & BYTES(0x80);
+}
+
+/* Eight symbols to four bytes; *bad gets a non-zero bit for any non-hex symbol. */
+static uint32_t hex8(const char *s, uint64_t *bad)
+{
+	uint64_t x;
+
+	memcpy(&x, s, sizeof(x));
+	x = le64toh(x); /* the first symbol in the low byte */
+	*bad |= x & BYTES(0x80);
+	x &= BYTES(0x7f);
+	uint64_t letter = lanes_in(x, 'a', 'f') | lanes_in(x, 'A', 'F');
+	*bad |= (lanes_in(x, '0', '9') | letter) ^ BYTES(0x80);
+	/* '0'-'9' are 0x30-0x39, 'a'-'f' and 'A'-'F' end in 1-6: nibbles. */
+	uint64_t nib = (x & BYTES(0x0f)) + (letter >> 7) * 9;
+	/* Lane pairs (high nibble first) to bytes, then the bytes side by side. */
+	uint64_t t = ((nib & 0x00ff00ff00ff00ffull) << 4) | ((nib >> 8) & 0x00ff00ff00ff00ffull);
+	t = (t | (t >> 8)) & 0x0000ffff0000ffffull;
+	return (uint32_t)(t | (t >> 16));
+}
+
+/* v of n symbols: 0 or -EBADMSG; ret_key is written only on success. */
+static int key_from_hex(const char *v, size_t n, uint8_t ret_key[WG_KEY_LEN])
+{
+	uint8_t key[WG_KEY_LEN];
+	uint64_t bad = 0;
+
+	if (n != WG_KEY_HEX_LEN)
+		return -EBADMSG;
+	for (unsigned i = 0; i < WG_KEY_LEN / 4; i++) {
+		uint32_t w = htole32(hex8(v + 8 * i, &bad)); /* the first byte low */
+		memcpy(key + 4 * i, &w, sizeof(w));
+	}
+	if (bad == 0)
+		memcpy(ret_key, key, WG_KEY_LEN);
+	sodium_memzero(key, sizeof(key));
+	return bad == 0 ? 0 : -EBADMSG;
+}
+
 /* State of a get reply being parsed: the current peer, keys seen in its section. */
 struct get_parse {
 	struct wg_device *dev;
@@ -215,19 +273,19 @@ static int get_allowed_ip(struct wg_peer *peer, const char *v)
 }
 
 /* A dump always carries the PSK (zero = none) and keepalive of every peer. */
-static int get_public_key(struct get_parse *g, const char *v)
+static int get_public_key(struct get_parse *g, const char *v, size_t n)
 {
 	g->peer = wg_device_add_peer(g->dev);
 	if (g->peer == NULL)
 		return -ENOMEM;
 	g->peer->flags = WG_PEER_HAS_PSK | WG_PEER_HAS_KEEPALIVE;
 	g->seen = 0;
-	return wg_key_from_hex(v, g->peer->public_key) < 0 ? -EBADMSG : 0;
+	return key_from_hex(v, n, g->peer->public_key);
 }
 
-static int get_private_key(struct wg_device *dev, const char *v)
+static int get_private_key(struct wg_device *dev, const char *v, size_t n)
 {
-	if (wg_key_from_hex(v, dev->private_key) < 0 ||
+	if (key_from_hex(v, n, dev->private_key) < 0 ||
 	    crypto_scalarmult_curve25519_base(dev->public_key, dev->private_key) != 0)
 		return -EBADMSG;
 	dev->flags |= WG_DEVICE_HAS_PRIVATE_KEY;
@@ -262,31 +320,34 @@ enum {
  * does not understand may change what a peer means. A key that a future
  * wireguard-go adds needs a row here.
  */
+#define KEY(s) s, LIT(s)
 static const struct {
 	const char *name;
+	size_t len;
 	unsigned scope;
 	bool repeats;
 } get_keys[] = {
-	[F_PRIVATE_KEY] = {"private_key", IN_DEVICE, false},
-	[F_LISTEN_PORT] = {"listen_port", IN_DEVICE, false},
-	[F_FWMARK] = {"fwmark", IN_DEVICE, false},
-	[F_PUBLIC_KEY] = {"public_key", IN_DEVICE | IN_PEER, true},
-	[F_PSK] = {"preshared_key", IN_PEER, false},
-	[F_PROTOCOL_VERSION] = {"protocol_version", IN_PEER, false},
-	[F_ENDPOINT] = {"endpoint", IN_PEER, false},
-	[F_HANDSHAKE_SEC] = {"last_handshake_time_sec", IN_PEER, false},
-	[F_HANDSHAKE_NSEC] = {"last_handshake_time_nsec", IN_PEER, false},
-	[F_TX_BYTES] = {"tx_bytes", IN_PEER, false},
-	[F_RX_BYTES] = {"rx_bytes", IN_PEER, false},
-	[F_KEEPALIVE] = {"persistent_keepalive_interval", IN_PEER, false},
-	[F_ALLOWED_IP] = {"allowed_ip", IN_PEER, true},
-	[F_ERRNO] = {"errno", IN_DEVICE | IN_PEER, false},
+	[F_PRIVATE_KEY] = {KEY("private_key"), IN_DEVICE, false},
+	[F_LISTEN_PORT] = {KEY("listen_port"), IN_DEVICE, false},
+	[F_FWMARK] = {KEY("fwmark"), IN_DEVICE, false},
+	[F_PUBLIC_KEY] = {KEY("public_key"), IN_DEVICE | IN_PEER, true},
+	[F_PSK] = {KEY("preshared_key"), IN_PEER, false},
+	[F_PROTOCOL_VERSION] = {KEY("protocol_version"), IN_PEER, false},
+	[F_ENDPOINT] = {KEY("endpoint"), IN_PEER, false},
+	[F_HANDSHAKE_SEC] = {KEY("last_handshake_time_sec"), IN_PEER, false},
+	[F_HANDSHAKE_NSEC] = {KEY("last_handshake_time_nsec"), IN_PEER, false},
+	[F_TX_BYTES] = {KEY("tx_bytes"), IN_PEER, false},
+	[F_RX_BYTES] = {KEY("rx_bytes"), IN_PEER, false},
+	[F_KEEPALIVE] = {KEY("persistent_keepalive_interval"), IN_PEER, false},
+	[F_ALLOWED_IP] = {KEY("allowed_ip"), IN_PEER, true},
+	[F_ERRNO] = {KEY("errno"), IN_DEVICE | IN_PEER, false},
 };
 
 static int get_field_find(const char *key, size_t n)
 {
 	for (size_t i = 0; i < sizeof(get_keys) / sizeof(get_keys[0]); i++)
-		if (strlen(get_keys[i].name) == n && memcmp(get_keys[i].name, key, n) == 0)
+		if (get_keys[i].len == n && get_keys[i].name[0] == key[0] &&
+		    memcmp(get_keys[i].name, key, n) == 0)
 			return (int)i;
 	return -EBADMSG;
 }
@@ -300,7 +361,7 @@ static int get_value(struct get_parse *g, enum get_field f, char *v, size_t n)
 
 	switch (f) {
 	case F_PRIVATE_KEY:
-		return get_private_key(g->dev, v);
+		return get_private_key(g->dev, v, n);
 	case F_LISTEN_PORT:
 		g->dev->flags |= WG_DEVICE_HAS_LISTEN_PORT;
 		r = parse_u64(v, n, UINT16_MAX, &x);
@@ -309,9 +370,9 @@ static int get_value(struct get_parse *g, enum get_field f, char *v, size_t n)
 	case F_FWMARK:
 		return parse_u64(v, n, UINT32_MAX, &x);
 	case F_PUBLIC_KEY:
-		return get_public_key(g, v);
+		return get_public_key(g, v, n);
 	case F_PSK:
-		return wg_key_from_hex(v, peer->psk) < 0 ? -EBADMSG : 0;
+		return key_from_hex(v, n, peer->psk);
 	case F_PROTOCOL_VERSION:
 		return strcmp(v, "1") == 0 ? 0 : -EBADMSG;
 	case F_ENDPOINT:
@@ -414,6 +475,7 @@ int wg_uapi_parse_errno(const char *text, size_t len)
 struct uapi_backend {
 	struct wg_backend base; /* first: the backend pointer is this struct's */
 	char *sockdir;
+	size_t last_reply; /* bytes of the last get reply: sizes the next one's buffer */
 };
 
 static int sock_errno(int e)
@@ -451,6 +513,14 @@ static int uapi_connect(const char *sockdir, const char *ifname, int *ret_fd)
 			r = sock_errno(errno);
 			goto err_close_fd;
 		}
+	}
+	/* We send it the private key: only root (or we) may be listening. */
+	struct ucred cred;
+	socklen_t credlen = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) < 0 ||
+	    (cred.uid != 0 && cred.uid != geteuid())) {
+		r = -EPERM;
+		goto err_close_fd;
 	}
 	*ret_fd = fd;
 	return 0;
@@ -493,13 +563,35 @@ static int reply_grow(char **buf, size_t *cap, size_t len)
 	return 0;
 }
 
-/* Read up to and including the empty line ("\n\n"); the caller wipes and frees. */
-static int read_reply(int fd, char **ret_buf, size_t *ret_len)
+/* "\n\n" in the n bytes at p, a line at a time (memchr is fast, memmem's two-byte search not). */
+static bool has_empty_line(const char *p, size_t n)
 {
-	size_t cap = UAPI_REPLY_FIRST, len = 0;
-	char *buf = malloc(cap);
+	const char *end = p + n, *nl;
+
+	while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL && nl + 1 < end) {
+		if (nl[1] == '\n')
+			return true;
+		p = nl + 1;
+	}
+	return false;
+}
+
+/*
+ * Read up to and including the empty line ("\n\n") into a buffer of cap
+ * bytes at first (a dump's size is known from the last one: no copies as
+ * it grows); the caller wipes and frees.
+ */
+static int read_reply(int fd, size_t cap, char **ret_buf, size_t *ret_len)
+{
+	size_t len = 0;
+	char *buf;
 	int r;
 
+	if (cap < UAPI_REPLY_FIRST)
+		cap = UAPI_REPLY_FIRST;
+	if (cap > UAPI_REPLY_MAX)
+		cap = UAPI_REPLY_MAX;
+	buf = malloc(cap);
 	if (buf == NULL)
 		return -ENOMEM;
 	for (;;) {
@@ -515,7 +607,7 @@ static int read_reply(int fd, char **ret_buf, size_t *ret_len)
 			goto err_wipe_buf;
 		}
 		len += (size_t)n;
-		if (memmem(buf + from, len - from, "\n\n", 2) != NULL)
+		if (has_empty_line(buf + from, len - from))
 			break;
 	}
 	*ret_buf = buf;
@@ -540,10 +632,11 @@ static int uapi_get(struct wg_backend *b, const char *ifname, struct wg_device *
 		return r;
 	r = send_all(fd, "get=1\n\n", LIT("get=1\n\n"));
 	if (r == 0)
-		r = read_reply(fd, &reply, &len);
+		r = read_reply(fd, UAPI_REPLY_SLACK(u->last_reply), &reply, &len);
 	close(fd);
 	if (r < 0)
 		return r;
+	u->last_reply = len;
 	r = wg_uapi_parse_get(reply, len, ifname, ret_dev);
 	sodium_memzero(reply, len);
 	free(reply);
@@ -557,7 +650,7 @@ static int reply_errno(int fd, int *ret_err)
 	size_t len;
 	int r;
 
-	r = read_reply(fd, &reply, &len);
+	r = read_reply(fd, 0, &reply, &len);
 	if (r < 0)
 		return r;
 	r = wg_uapi_parse_errno(reply, len);
