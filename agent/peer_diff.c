@@ -121,65 +121,6 @@ static bool has_duplicate_keys(const struct wg_device *dev)
 	return false;
 }
 
-static bool keys_sorted(const struct wg_device *dev)
-{
-	for (size_t i = 1; i < dev->n_peers; i++)
-		if (key_cmp(&dev->peers[i - 1], &dev->peers[i]) > 0)
-			return false;
-	return true;
-}
-
-/* A peer's place in the sort: its key's first 8 bytes as a number, then the whole key. */
-struct key_rank {
-	uint64_t head;
-	const struct wg_peer *peer;
-};
-
-static int key_rank_cmp(const void *a, const void *b)
-{
-	const struct key_rank *x = a, *y = b;
-
-	if (x->head != y->head)
-		return x->head < y->head ? -1 : 1;
-	return key_cmp(x->peer, y->peer);
-}
-
-/*
- * wg_device_sort_peers' order, cheaper: a sorted device (a validated
- * request is) is left alone, and a dump (a hash map's order) is sorted as
- * small ranks compared mostly as numbers, then moved into a new array. If
- * that cannot be allocated, the plain sort does it in place.
- */
-static void sort_peers(struct wg_device *dev)
-{
-	size_t n = dev->n_peers;
-
-	if (keys_sorted(dev))
-		return;
-	struct key_rank *rank = malloc(n * sizeof(*rank));
-	struct wg_peer *peers = malloc(n * sizeof(*peers));
-	if (rank == NULL || peers == NULL) {
-		free(rank);
-		free(peers);
-		wg_device_sort_peers(dev);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		uint64_t head = 0;
-		for (size_t b = 0; b < sizeof(head); b++)
-			head = head << 8 | dev->peers[i].public_key[b];
-		rank[i] = (struct key_rank){head, &dev->peers[i]};
-	}
-	qsort(rank, n, sizeof(*rank), key_rank_cmp);
-	for (size_t i = 0; i < n; i++)
-		peers[i] = *rank[i].peer;
-	free(rank);
-	sodium_memzero(dev->peers, n * sizeof(*dev->peers)); /* PSKs */
-	free(dev->peers);
-	dev->peers = peers;
-	dev->cap_peers = n;
-}
-
 static void diff_device(const struct wg_device *want, const struct wg_device *have,
 			struct wg_device *change)
 {
@@ -302,8 +243,8 @@ int peer_diff(struct wg_device *desired, struct wg_device *current, struct wg_de
 {
 	struct diff d = {0};
 
-	sort_peers(desired);
-	sort_peers(current);
+	wg_device_sort_peers(desired);
+	wg_device_sort_peers(current);
 	if (has_duplicate_keys(desired) || has_duplicate_keys(current))
 		return -EINVAL;
 	d.change = wg_device_new(desired->ifname);

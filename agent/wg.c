@@ -85,10 +85,63 @@ static int peer_key_cmp(const void *a, const void *b)
 	return memcmp(a, b, WG_KEY_LEN);
 }
 
+static bool keys_sorted(const struct wg_device *dev)
+{
+	for (size_t i = 1; i < dev->n_peers; i++)
+		if (peer_key_cmp(&dev->peers[i - 1], &dev->peers[i]) > 0)
+			return false;
+	return true;
+}
+
+/* A peer's place in the sort: its key's first 8 bytes as a number, then the whole key. */
+struct key_rank {
+	uint64_t head;
+	const struct wg_peer *peer;
+};
+
+static int key_rank_cmp(const void *a, const void *b)
+{
+	const struct key_rank *x = a, *y = b;
+
+	if (x->head != y->head)
+		return x->head < y->head ? -1 : 1;
+	return peer_key_cmp(x->peer, y->peer);
+}
+
+/*
+ * A sorted device (a validated request is) is left alone; a dump (a hash
+ * map's order) is sorted as small ranks compared mostly as numbers, then
+ * moved into a new array: cheaper than qsort moving whole peers. If that
+ * cannot be allocated, qsort does it in place.
+ */
 void wg_device_sort_peers(struct wg_device *dev)
 {
-	if (dev->n_peers > 1)
-		qsort(dev->peers, dev->n_peers, sizeof(*dev->peers), peer_key_cmp);
+	size_t n = dev->n_peers;
+
+	if (keys_sorted(dev))
+		return;
+	struct key_rank *rank = malloc(n * sizeof(*rank));
+	struct wg_peer *peers = malloc(n * sizeof(*peers));
+	if (rank == NULL || peers == NULL) {
+		free(rank);
+		free(peers);
+		qsort(dev->peers, n, sizeof(*dev->peers), peer_key_cmp);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t head = 0;
+		for (size_t b = 0; b < sizeof(head); b++)
+			head = head << 8 | dev->peers[i].public_key[b];
+		rank[i] = (struct key_rank){head, &dev->peers[i]};
+	}
+	qsort(rank, n, sizeof(*rank), key_rank_cmp);
+	for (size_t i = 0; i < n; i++)
+		peers[i] = *rank[i].peer;
+	free(rank);
+	sodium_memzero(dev->peers, n * sizeof(*dev->peers)); /* PSKs */
+	free(dev->peers);
+	dev->peers = peers;
+	dev->cap_peers = n;
 }
 
 struct wg_peer *wg_device_find_peer(const struct wg_device *dev, const uint8_t key[WG_KEY_LEN])
