@@ -14,15 +14,19 @@
 #   CPU_PIDS processes whose CPU time the agent's operations report (the
 #            agent; wireguard-go when there is one), "name=pid" words
 #
-# and a function fail() that counts a failed check.
+# and a function fail() that counts a failed check. It sources
+# tests/lib/peers.sh from $TESTS_LIB (default: ../lib beside it).
 #
 # Two kinds of time, in milliseconds:
 #   whole commands (timeit): the wall clock of a process, from fork to exit,
 #     as a shell user pays it: the anchors (`wg setconf`, `wg syncconf`,
 #     `wg set`) and, for comparison, agentctl commands;
-#   the agent's operations (ours_sync, wg_patchtime): on a connection that
+#   the agent's operations (ours_sync, ours_patches): on a connection that
 #     already said Hello, from the first request to the last Result, as the
 #     web (which keeps its connection) waits for them: agentctl -T.
+
+# shellcheck source-path=SCRIPTDIR source=../lib/peers.sh
+. "${TESTS_LIB:-$(dirname "${BASH_SOURCE[0]}")/../lib}/peers.sh"
 
 # timeit VAR CMD...: run CMD (output to $T/cmd.out), VAR = wall time in ms,
 # and CPU_WG / CPU_WG_SYS the CPU time (ms) of CMD's processes and its
@@ -93,6 +97,71 @@ bench() { echo "bench: $1 $2 $3"; }
 
 ctl() { "$AGENTCTL" -s "$SOCK" "$@"; }
 
+# --- the agent -------------------------------------------------------------------
+# agent_conf IF PORT KEYFILE: the agent's config for IF, on stdout
+agent_conf() {
+	cat <<-EOF
+		[agent]
+		socket = $SOCK
+		frontend_user = root
+		log_level = debug
+		[wireguard]
+		interface = $1
+		listen_port = $2
+		private_key_file = $3
+		address = 10.80.0.1/16, fd80::1/64
+	EOF
+}
+# agent_wait IF BACKEND TRIES PAUSE: 0 once the agent just started (pid in
+# agent_pid) answers a Hello, trying TRIES times PAUSE s apart, and reports
+# BACKEND ("userspace", "kernel"); else a failed check and 1
+agent_wait() {
+	local i
+	for ((i = 0; i < $3; i++)); do
+		if ctl hello >"$T/hello" 2>/dev/null; then
+			grep -q "^backend=$2\$" "$T/hello" || {
+				fail "the agent on $1 does not use the $2 backend: $(tr '\n' ' ' <"$T/hello")"
+				return 1
+			}
+			return 0
+		fi
+		kill -0 "$agent_pid" 2>/dev/null || break
+		sleep "$4"
+	done
+	fail "the agent did not start: $(tail -n 5 "$AGENT_LOG")"
+	return 1
+}
+agent_stop() {
+	kill -TERM "$agent_pid" 2>/dev/null
+	wait "$agent_pid" 2>/dev/null
+	agent_pid=
+	CPU_PIDS=''
+}
+
+# Series of measurements: rec NAME VALUE per run, med NAME their median.
+declare -A M
+rec() { M[$1]="${M[$1]:-} $2"; }
+med() {
+	# shellcheck disable=SC2086 # the values, one word each
+	median ${M[$1]}
+}
+# rec_ours NAME: ours_sync's OURS and its CPU split under NAME
+rec_ours() {
+	rec "$1" "$OURS"
+	rec "${1}_agentctl" "$OURS_WHOLE"
+	rec "${1}_cpu_client" "$OURS_CPU_CLIENT"
+	rec "${1}_cpu_agent" "$OURS_CPU_AGENT"
+	rec "${1}_cpu_agent_sys" "$OURS_CPU_AGENT_SYS"
+	rec "${1}_cpu_backend" "$OURS_CPU_BACKEND"
+}
+# rec_anchor NAME MS: the anchor's time and CPU split (timeit's CPU_*)
+rec_anchor() {
+	rec "$1" "$2"
+	rec "${1}_cpu_client" "$CPU_WG"
+	rec "${1}_cpu_client_sys" "$CPU_WG_SYS"
+	rec "${1}_cpu_backend" "$CPU_BACKEND"
+}
+
 # ours_sync GEN FILE: a full sync over agentctl -T. Sets OURS (the sync on
 # its connection, ms), OURS_WHOLE (the agentctl process, Hello included),
 # OURS_CPU_CLIENT / OURS_CPU_AGENT / OURS_CPU_BACKEND (CPU ms during the
@@ -128,6 +197,28 @@ ours_sync() {
 	return "$rc"
 }
 
+# ours_patches IF: the one-peer patches of $T/patchpeers on IF, which has
+# $T/p0's peers: each upserted then each removed on one connection
+# (agentctl patcheach) into M[patch] and M[unpatch], then each upserted by
+# an agentctl process of its own (Hello, its dump, the patch) into
+# M[patch_agentctl]; the dump is checked after each part
+ours_patches() {
+	local -a a
+	local line t
+	ctl patcheach "$T/patchpeers" >"$T/patchtimes" || fail "agentctl patcheach"
+	check_dump "one-peer patches added and removed" "$1" "$T/p0"
+	mapfile -t a < <(awk '$1 == "upsert" { print $2 }' "$T/patchtimes")
+	M[patch]="${a[*]}"
+	mapfile -t a < <(awk '$1 == "remove" { print $2 }' "$T/patchtimes")
+	M[unpatch]="${a[*]}"
+	while read -r line; do
+		echo "+ $line" >"$T/patch"
+		timeit t ctl patch "$T/patch" || fail "agentctl one-peer patch"
+		rec patch_agentctl "$t"
+	done <"$T/patchpeers"
+	check_dump "agentctl one-peer patches" "$1" "$T/p0+"
+}
+
 # --- peer sets -----------------------------------------------------------------
 # wg config of a peer file: [Interface] with key and port, then the peers
 to_wgconf() { # PEERFILE KEYFILE PORT
@@ -142,42 +233,11 @@ to_wgconf() { # PEERFILE KEYFILE PORT
 		}
 	}' "$1"
 }
-# canonical peers: "PUBKEY PSK ALLOWED(sorted) KEEPALIVE", sorted
-AWK_SORTLIST='
-function sortlist(s,   a, n, i, j, t, r) {
-	n = split(s, a, ",")
-	for (i = 2; i <= n; i++) {
-		t = a[i]
-		for (j = i - 1; j >= 1 && a[j] > t; j--)
-			a[j + 1] = a[j]
-		a[j + 1] = t
-	}
-	r = a[1]
-	for (i = 2; i <= n; i++)
-		r = r "," a[i]
-	return r
-}'
-canon_peers() {
-	awk "$AWK_SORTLIST"'
-	NF {
-		psk = "(none)"; ka = "off"; al = "(none)"
-		for (i = 2; i <= NF; i++) {
-			if ($i ~ /^psk=/) psk = substr($i, 5)
-			else if ($i ~ /^keepalive=/) { ka = substr($i, 11); if (ka == 0) ka = "off" }
-			else if ($i ~ /^allowed=/) al = sortlist(substr($i, 9))
-		}
-		print $1, psk, al, ka
-	}' "$1" | sort
-}
-canon_dump() { # IF
-	wg show "$1" dump | awk "$AWK_SORTLIST"'
-	NR > 1 { print $1, $2, ($4 == "(none)" ? $4 : sortlist($4)), $8 }' | sort
-}
 # check_dump WHAT IF PEERFILE: IF has exactly PEERFILE's peers (the
 # canonical form of PEERFILE is kept beside it as PEERFILE.canon)
 check_dump() {
 	[[ -s $3.canon || ! -s $3 ]] || canon_peers "$3" >"$3.canon"
-	canon_dump "$2" >"$T/have"
+	wg show "$2" dump | canon_dump >"$T/have"
 	cmp -s "$3.canon" "$T/have" ||
 		fail "$1: $2 has $(wc -l <"$T/have") peers, not the $(wc -l <"$3.canon") desired ($(diff "$3.canon" "$T/have" | wc -l) diff lines)"
 }
@@ -189,6 +249,18 @@ dump_sorted() { # IF
 written() { # GEN
 	sed -n "s/.*peers sync generation $1: \([0-9]*\) added, \([0-9]*\) changed, \([0-9]*\) removed.*/\1 \2 \3/p" \
 		"$AGENT_LOG" | tail -n 1 | awk '{ print $1 + $2 + $3 }'
+}
+# noop_count VAR GEN: VAR += the peers the no-op sync of generation GEN
+# wrote (the agent's log); a failed check when the log does not say
+noop_count() {
+	local -n _sum=$1
+	local w
+	w=$(written "$2")
+	[[ -n $w ]] || {
+		fail "the agent's log has no 'peers sync generation $2: ...' line for a no-op"
+		w=0
+	}
+	_sum=$((_sum + w))
 }
 # make_sets N: $T/p0 (N peers), $T/p1 (its first 1% replaced by others),
 # $T/patchpeers (20 more), $T/p0+ (p0 and those), $T/anchor.key, $T/c0 and

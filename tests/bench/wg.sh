@@ -19,7 +19,7 @@
 #     a sync is timed from sending PeersSyncBegin to PeersSyncEnd's Result
 #     (agentctl -T: encoding and sending the batches, the agent validating
 #     them, dumping the device, diffing and writing the difference), a patch
-#     from sending PeersPatch to its Result (wg_patchtime). Not counted:
+#     from sending PeersPatch to its Result (agentctl patcheach). Not counted:
 #     reading the peer file, connecting, the Hello (which makes the agent dump
 #     the device to report its peer count).
 #   ours as a command (*_agentctl): the whole agentctl process, Hello and
@@ -54,7 +54,6 @@ build=${WIREGUI_BUILD_DIR:-$src/build}
 agent=$build/agent/wiregui-agent
 AGENTCTL=$build/tests/system/agentctl
 nlcount=$build/tests/bench/wg_nlcount
-patchtime=$build/tests/bench/wg_patchtime
 sizes=${WIREGUI_BENCH_SIZES:-1000 10000}
 
 skip() {
@@ -65,7 +64,7 @@ skip() {
 command -v wireguard-go >/dev/null || skip "wireguard-go not installed"
 command -v wg >/dev/null || skip "wg (wireguard-tools) not installed"
 ip netns list >/dev/null 2>&1 || skip "ip netns does not work here"
-for f in "$agent" "$AGENTCTL" "$nlcount" "$patchtime"; do
+for f in "$agent" "$AGENTCTL" "$nlcount"; do
 	[[ -x $f ]] || {
 		echo "bench: $f is not built (ninja -C $build)" >&2
 		exit 1
@@ -148,60 +147,11 @@ wggo_stop() { # IF: deleting the link ends wireguard-go, which frees its port
 
 # agent_start IF PORT: the agent on IF (already made by wireguard-go)
 agent_start() {
-	local i
-	cat >"$T/agent.conf" <<-EOF
-		[agent]
-		socket = $SOCK
-		frontend_user = root
-		log_level = debug
-		[wireguard]
-		interface = $1
-		listen_port = $2
-		private_key_file = $T/agent.key
-		address = 10.80.0.1/16, fd80::1/64
-	EOF
+	agent_conf "$1" "$2" "$T/agent.key" >"$T/agent.conf"
 	: >"$AGENT_LOG"
 	ip netns exec "$NS" "$agent" -c "$T/agent.conf" >>"$AGENT_LOG" 2>&1 &
 	agent_pid=$!
-	for ((i = 0; i < 300; i++)); do
-		if ctl hello >"$T/hello" 2>/dev/null; then
-			grep -q '^backend=userspace$' "$T/hello" || {
-				fail "the agent on $1 does not use the userspace backend: $(tr '\n' ' ' <"$T/hello")"
-				return 1
-			}
-			return 0
-		fi
-		kill -0 "$agent_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	fail "the agent did not start: $(tail -n 5 "$AGENT_LOG")"
-	return 1
-}
-agent_stop() {
-	kill -TERM "$agent_pid" 2>/dev/null
-	wait "$agent_pid" 2>/dev/null
-	agent_pid=
-}
-
-# Series of measurements: NAME+=(value) per run, medians printed at the end.
-declare -A M
-rec() { M[$1]="${M[$1]:-} $2"; } # NAME VALUE
-med() {                            # NAME
-	# shellcheck disable=SC2086 # the values, one word each
-	median ${M[$1]}
-}
-# rec_ours NAME: OURS and its CPU split under NAME
-rec_ours() {
-	rec "$1" "$OURS"
-	rec "${1}_agentctl" "$OURS_WHOLE"
-	rec "${1}_cpu_client" "$OURS_CPU_CLIENT"
-	rec "${1}_cpu_agent" "$OURS_CPU_AGENT"
-	rec "${1}_cpu_backend" "$OURS_CPU_BACKEND"
-}
-rec_anchor() { # NAME MS: the anchor's time and CPU split (timeit's CPU_*)
-	rec "$1" "$2"
-	rec "${1}_cpu_client" "$CPU_WG"
-	rec "${1}_cpu_backend" "$CPU_BACKEND"
+	agent_wait "$1" userspace 300 0.1
 }
 
 # --- one size -----------------------------------------------------------------
@@ -209,8 +159,7 @@ rec_anchor() { # NAME MS: the anchor's time and CPU split (timeit's CPU_*)
 # interfaces that both stay, so that a slower spell of the machine falls on
 # both sides alike.
 run_size() {
-	local n=$1 tag i gen=0 t line noop_written=0 w1 pid_a pid_b
-	local -a a
+	local n=$1 tag i gen=0 t noop_written=0 w1 pid_a pid_b
 	tag=$(size_tag "$n")
 	M=()
 	echo "# $n peers"
@@ -257,12 +206,7 @@ run_size() {
 		rec_ours noop_sync
 		dump_sorted "$B" >"$T/after"
 		cmp -s "$T/before" "$T/after" || fail "no-op full sync changed wg show dump"
-		w1=$(written "$gen")
-		[[ -n $w1 ]] || {
-			fail "the agent's log has no 'peers sync generation $gen: ...' line for a no-op"
-			w1=0
-		}
-		noop_written=$((noop_written + w1))
+		noop_count noop_written "$gen"
 	done
 	((noop_written == 0)) || fail "no-op full syncs wrote $noop_written peers (agent log)"
 
@@ -293,18 +237,7 @@ run_size() {
 
 	# one-peer patches: 20 upserts then 20 removals on one connection, and
 	# the same upserts with one agentctl process each (Hello, its dump, patch)
-	"$patchtime" "$SOCK" "$T/patchpeers" >"$T/patchtimes" || fail "wg_patchtime"
-	check_dump "one-peer patches added and removed" "$B" "$T/p0"
-	mapfile -t a < <(awk '$1 == "upsert" { print $2 }' "$T/patchtimes")
-	M[patch]="${a[*]}"
-	mapfile -t a < <(awk '$1 == "remove" { print $2 }' "$T/patchtimes")
-	M[unpatch]="${a[*]}"
-	while read -r line; do
-		echo "+ $line" >"$T/patch"
-		timeit t ctl patch "$T/patch" || fail "agentctl one-peer patch"
-		rec patch_agentctl "$t"
-	done <"$T/patchpeers"
-	check_dump "agentctl one-peer patches" "$B" "$T/p0+"
+	ours_patches "$B"
 	agent_stop
 	wggo_stop "$B"
 	wggo_stop "$A"

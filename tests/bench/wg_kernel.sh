@@ -14,7 +14,7 @@
 #
 # What is timed is what tests/bench/wg.sh times (its header says it in full):
 # ours on a connection that already said Hello, from the first request to
-# the last Result (agentctl -T, wg_patchtime), and also as a whole agentctl
+# the last Result (agentctl -T, agentctl patcheach), and also as a whole agentctl
 # process (*_agentctl); the anchors as whole `wg` processes. CPU split
 # (*_cpu_*, CPU ms over the same span): "client" is agentctl or wg, "agent"
 # the agent; the kernel's work is done in their system calls, so it is in
@@ -39,7 +39,6 @@ src=${WIREGUI_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${WIREGUI_BUILD_DIR:-$src/build}
 agent=$build/agent/wiregui-agent
 AGENTCTL=$build/tests/system/agentctl
-patchtime=$build/tests/bench/wg_patchtime
 sizes=${WIREGUI_BENCH_SIZES:-1000 10000}
 export WIREGUI_VM_MEM=${WIREGUI_VM_MEM:-1536}
 # shellcheck source-path=SCRIPTDIR source=../lib/vm.sh
@@ -54,7 +53,7 @@ command -v wg >/dev/null || skip "wg (wireguard-tools) not installed"
 command -v bash >/dev/null || skip "no bash to put in the guest"
 vm_can_run || skip "qemu cannot run: $VM_ERROR"
 vm_kernel || skip "no kernel to boot: $VM_ERROR"
-for f in "$agent" "$AGENTCTL" "$patchtime"; do
+for f in "$agent" "$AGENTCTL"; do
 	[[ -x $f ]] || {
 		echo "bench: $f is not built (ninja -C $build)" >&2
 		exit 1
@@ -87,9 +86,9 @@ guest_root() {
 	vm_root_new "$root" &&
 		vm_add_bin "$root" "$agent" /opt/wiregui-agent &&
 		vm_add_bin "$root" "$AGENTCTL" /opt/agentctl &&
-		vm_add_bin "$root" "$patchtime" /opt/wg_patchtime &&
 		vm_add_bin "$root" "$(command -v bash)" /bin/bash &&
 		vm_add_file "$root" "$src/tests/bench/lib.sh" /bench/lib.sh &&
+		vm_add_file "$root" "$src/tests/lib/peers.sh" /bench/peers.sh &&
 		vm_add_file "$root" "$src/tests/bench/wg_kernel_guest.sh" /bench/guest.sh
 }
 guest_root || {

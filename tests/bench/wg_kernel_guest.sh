@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: AGPL-3.0-or-later
 # The guest half of tests/bench/wg_kernel.sh (which says what is measured):
-# runs under bash in the VM, with /bench/lib.sh, wiregui-agent, agentctl,
-# wg_patchtime and wg in /opt, and per size N a directory /bench/N holding
+# runs under bash in the VM, with /bench/lib.sh and /bench/peers.sh,
+# wiregui-agent, agentctl and wg in /opt, and per size N a directory /bench/N holding
 # the peer sets (p0, p1, patchpeers) and the wg configs (c0, c1, anchor.key)
 # that the host made with make_sets. Prints "bench:"/"ratio:" lines, "# "
 # notes and "FAILED: " lines; exits with the number of failed checks.
@@ -15,7 +15,7 @@ export LC_ALL=C WG_COLOR_MODE=never
 # shellcheck disable=SC2034
 
 AGENTCTL=/opt/agentctl
-patchtime=/opt/wg_patchtime
+TESTS_LIB=/bench
 SOCK=/run/wiregui/agent.sock
 AGENT_LOG=/tmp/agent.log
 CPU_PIDS=
@@ -25,66 +25,16 @@ fail() {
 	echo "FAILED: $*"
 	failed=$((failed + 1))
 }
-# shellcheck source=lib.sh disable=SC1091
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . /bench/lib.sh
 
 agent_start() { # IF PORT: the agent creates IF in the kernel
-	local i
 	mkdir -p /etc/wiregui /var/lib/wiregui-agent
-	cat >/etc/wiregui/agent.conf <<-EOF
-		[agent]
-		socket = $SOCK
-		frontend_user = root
-		log_level = debug
-		[wireguard]
-		interface = $1
-		listen_port = $2
-		private_key_file = /var/lib/wiregui-agent/private.key
-		address = 10.80.0.1/16, fd80::1/64
-	EOF
+	agent_conf "$1" "$2" /var/lib/wiregui-agent/private.key >/etc/wiregui/agent.conf
 	: >"$AGENT_LOG"
 	wiregui-agent -c /etc/wiregui/agent.conf >>"$AGENT_LOG" 2>&1 &
 	agent_pid=$!
-	for ((i = 0; i < 600; i++)); do
-		if ctl hello >"$T/hello" 2>/dev/null; then
-			grep -q '^backend=kernel$' "$T/hello" || {
-				fail "the agent on $1 does not use the kernel backend: $(tr '\n' ' ' <"$T/hello")"
-				return 1
-			}
-			CPU_PIDS="agent=$agent_pid"
-			return 0
-		fi
-		kill -0 "$agent_pid" 2>/dev/null || break
-		sleep 0.2
-	done
-	fail "the agent did not start: $(tail -n 5 "$AGENT_LOG")"
-	return 1
-}
-agent_stop() {
-	kill -TERM "$agent_pid" 2>/dev/null
-	wait "$agent_pid" 2>/dev/null
-	agent_pid=
-	# shellcheck disable=SC2034 # read by lib.sh
-	CPU_PIDS=''
-}
-
-declare -A M
-rec() { M[$1]="${M[$1]:-} $2"; }
-med() {
-	# shellcheck disable=SC2086 # the values, one word each
-	median ${M[$1]}
-}
-rec_ours() {
-	rec "$1" "$OURS"
-	rec "${1}_agentctl" "$OURS_WHOLE"
-	rec "${1}_cpu_client" "$OURS_CPU_CLIENT"
-	rec "${1}_cpu_agent" "$OURS_CPU_AGENT"
-	rec "${1}_cpu_agent_sys" "$OURS_CPU_AGENT_SYS"
-}
-rec_anchor() {
-	rec "$1" "$2"
-	rec "${1}_cpu_client" "$CPU_WG"
-	rec "${1}_cpu_client_sys" "$CPU_WG_SYS"
+	agent_wait "$1" kernel 600 0.2 && CPU_PIDS="agent=$agent_pid"
 }
 
 # wg_set_each IF WHAT: one `wg set` process per peer of $T/patchpeers,
@@ -105,8 +55,7 @@ wg_set_each() {
 }
 
 run_size() { # N
-	local n=$1 tag i gen=0 t line noop_written=0 w1 cpu
-	local -a a
+	local n=$1 tag i gen=0 t noop_written=0 w1 cpu
 	T=/bench/$n
 	tag=$(size_tag "$n")
 	M=()
@@ -148,12 +97,7 @@ run_size() { # N
 			wg show "$B" dump >"$T/after"
 			cmp -s "$T/before" "$T/after" || fail "no-op full sync changed wg show dump"
 		fi
-		w1=$(written "$gen")
-		[[ -n $w1 ]] || {
-			fail "the agent's log has no 'peers sync generation $gen: ...' line for a no-op"
-			w1=0
-		}
-		noop_written=$((noop_written + w1))
+		noop_count noop_written "$gen"
 	done
 	((noop_written == 0)) || fail "no-op full syncs wrote $noop_written peers (agent log)"
 	phase "no-op syncs done"
@@ -183,18 +127,7 @@ run_size() { # N
 	check_dump "wg set per peer" "$A" "$T/p0+"
 	wg_set_each "$A" remove
 	check_dump "wg syncconf and wg set ... remove per peer" "$A" "$T/p0"
-	"$patchtime" "$SOCK" "$T/patchpeers" >"$T/patchtimes" || fail "wg_patchtime"
-	check_dump "one-peer patches added and removed" "$B" "$T/p0"
-	mapfile -t a < <(awk '$1 == "upsert" { print $2 }' "$T/patchtimes")
-	M[patch]="${a[*]}"
-	mapfile -t a < <(awk '$1 == "remove" { print $2 }' "$T/patchtimes")
-	M[unpatch]="${a[*]}"
-	while read -r line; do
-		echo "+ $line" >"$T/patch"
-		timeit t ctl patch "$T/patch" || fail "agentctl one-peer patch"
-		rec patch_agentctl "$t"
-	done <"$T/patchpeers"
-	check_dump "agentctl one-peer patches" "$B" "$T/p0+"
+	ours_patches "$B"
 	agent_stop
 	# down, it frees its port for the next size's agent
 	ip link set "$B" down

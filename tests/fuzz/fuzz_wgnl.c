@@ -18,26 +18,13 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "fuzz_wg.h"
 #include "wg_nl.h"
 #include "wg_uapi.h"
 
 /* Small enough that a peer with a few allowed IPs is split across messages. */
 #define SPLIT_BUFSIZE 320
 #define FAMILY_ID 0x20
-
-static void check_cidr(const struct ip_cidr *c)
-{
-	struct ip_cidr masked;
-	size_t len = ip_family_len(c->addr.family);
-
-	/* Family and prefix, and no host bits: from_bytes without ALLOW_HOST_BITS checks all. */
-	if (len == 0 || ip_cidr_from_bytes(c->addr.bytes, len, c->prefix, 0, &masked) < 0)
-		__builtin_trap();
-	/* Bytes beyond an IPv4 address stay zero: sets of CIDRs are compared with memcmp. */
-	for (size_t i = len; i < sizeof(c->addr.bytes); i++)
-		if (c->addr.bytes[i] != 0)
-			__builtin_trap();
-}
 
 static void check_peer(const struct wg_peer *p)
 {
@@ -46,24 +33,16 @@ static void check_peer(const struct wg_peer *p)
 
 	if ((p->flags & ~all) != 0)
 		__builtin_trap();
-	if (p->n_allowed_ips > p->cap_allowed_ips || (p->n_allowed_ips > 0 && !p->allowed_ips))
-		__builtin_trap();
-	for (size_t i = 0; i < p->n_allowed_ips; i++)
-		check_cidr(&p->allowed_ips[i]);
-	if (p->endpoint.family != 0 && p->endpoint.family != AF_INET &&
-	    p->endpoint.family != AF_INET6)
-		__builtin_trap();
+	fuzz_check_peer(p);
 }
 
 static void check_device(const struct wg_device *dev)
 {
-	if (memchr(dev->ifname, '\0', sizeof(dev->ifname)) == NULL ||
-	    (dev->flags & ~(unsigned)(WG_DEVICE_HAS_PRIVATE_KEY | WG_DEVICE_HAS_LISTEN_PORT)) != 0)
+	if (memchr(dev->ifname, '\0', sizeof(dev->ifname)) == NULL)
 		__builtin_trap();
+	fuzz_check_device(dev);
 	/* A zero private key in a dump means none. */
 	if ((dev->flags & WG_DEVICE_HAS_PRIVATE_KEY) && wg_key_is_zero(dev->private_key))
-		__builtin_trap();
-	if (dev->n_peers > dev->cap_peers || (dev->n_peers > 0 && dev->peers == NULL))
 		__builtin_trap();
 	for (size_t i = 0; i < dev->n_peers; i++) {
 		check_peer(&dev->peers[i]);
@@ -87,27 +66,12 @@ static bool peer_same(const struct wg_peer *a, const struct wg_peer *b)
 		return false;
 	if ((a->flags & WG_PEER_HAS_KEEPALIVE) && a->keepalive != b->keepalive)
 		return false;
-	for (size_t i = 0; i < a->n_allowed_ips; i++) {
-		const struct ip_cidr *x = &a->allowed_ips[i], *y = &b->allowed_ips[i];
-		if (x->prefix != y->prefix || !ip_addr_equal(&x->addr, &y->addr))
-			return false;
-	}
-	return true;
+	return fuzz_allowed_same(a, b);
 }
 
 static bool device_same(const struct wg_device *a, const struct wg_device *b)
 {
-	if (strcmp(a->ifname, b->ifname) != 0 || a->flags != b->flags || a->n_peers != b->n_peers)
-		return false;
-	if ((a->flags & WG_DEVICE_HAS_PRIVATE_KEY) &&
-	    memcmp(a->private_key, b->private_key, WG_KEY_LEN) != 0)
-		return false;
-	if ((a->flags & WG_DEVICE_HAS_LISTEN_PORT) && a->listen_port != b->listen_port)
-		return false;
-	for (size_t i = 0; i < a->n_peers; i++)
-		if (!peer_same(&a->peers[i], &b->peers[i]))
-			return false;
-	return true;
+	return strcmp(a->ifname, b->ifname) == 0 && fuzz_device_same(a, b, peer_same);
 }
 
 static int merge_emitted(void *ctx, const struct nlmsghdr *nlh)

@@ -15,6 +15,8 @@ agent_bin=$build/agent/wiregui-agent
 . "$src/tests/lib/services.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/netns.sh
 . "$src/tests/lib/netns.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/common.sh
+. "$src/tests/lib/common.sh"
 
 if [[ -z $_svc_pgbin ]]; then
 	echo "1..0 # SKIP PostgreSQL server not installed (postgresql-15)"
@@ -37,21 +39,8 @@ web_pid=
 agent_pid=
 fd_pid=
 
-stop_pid() { # PID: SIGTERM, then SIGKILL if it lingers; returns its exit status
-	local pid=$1 i rc=0
-	[[ -n $pid ]] || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 200; i++)); do
-		[[ $(ps -o stat= -p "$pid" 2>/dev/null) == Z* ]] && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if ((i == 200)); then
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || rc=$?
-	return "$rc"
-}
+# PID: SIGTERM, SIGKILL after 20 s (a sanitizer build is slow); its exit status
+stop_pid() { netns_stop_pid "$1" 20; }
 
 cleanup() {
 	stop_pid "$web_pid" || true
@@ -60,15 +49,9 @@ cleanup() {
 	netns_cleanup
 	redis_stop "$T/redis" || true
 	pg_stop "$T/pg" || true
-	if ((${tap_failed:-0} == 0)); then
-		rm -rf "$T"
-	else
-		echo "# logs kept in $T"
-	fi
+	test_scratch_done "$T"
 }
-trap cleanup EXIT
-trap "exit 143" TERM
-trap "exit 130" INT
+test_traps
 
 # shellcheck source=tests/lib/tap.sh
 . "$src/tests/lib/tap.sh"

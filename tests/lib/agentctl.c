@@ -11,6 +11,12 @@
  *     ping              "ok"
  *     sync GEN FILE|-   full sync of the peers in FILE, BATCH (1000) a batch
  *     patch FILE|-      lines "+ PEERLINE" (upsert) and "- PUBKEY_B64" (remove)
+ *     patcheach FILE|-  PEERLINEs: one PeersPatch per line upserting that peer,
+ *                       then one per line removing it again, each timed from
+ *                       its send to its Result: "upsert MS" / "remove MS"
+ *                       lines (CLOCK_MONOTONIC, as -T), then "ok". What the
+ *                       benchmarks time as a one-peer patch on an open
+ *                       connection (the web's).
  *     stats             PUBKEY_B64 RX TX LATEST_HANDSHAKE ENDPOINT per peer
  *   agentctl genpeers N V4NET V6NET [SEED]
  *                       N peer lines, keys and PSKs derived from SEED (1),
@@ -21,11 +27,12 @@
  * whatever their length and CIDRs may have host bits set: the tool sends
  * what it is given, so that tests can watch the agent refuse it.
  *
- * sync and patch print "ok" or "error CODE FIELD: MESSAGE" (FIELD "-" when
- * the agent names none). Exit status: 0 ok, 1 the agent answered with an
- * error, 2 usage, input or connection trouble (said on stderr). After an
- * error Result the tool finishes the stream it was in and checks that the
- * same connection still answers a Ping: the agent must keep it open.
+ * sync, patch and patcheach print "ok" or "error CODE FIELD: MESSAGE"
+ * (FIELD "-" when the agent names none). Exit status: 0 ok, 1 the agent
+ * answered with an error, 2 usage, input or connection trouble (said on
+ * stderr). After an error Result the tool finishes the stream it was in and
+ * checks that the same connection still answers a Ping: the agent must keep
+ * it open.
  * -i replaces the interface name the HelloReply gave; -t is the longest
  * wait for any reply (default 120 s); -v traces every frame on stderr
  * ("agentctl: > PeersSyncEnd 13", "agentctl: < Result 13 OK -: message"), which
@@ -33,17 +40,18 @@
  *
  * -T times the command's requests on the connection the Hello opened, as
  * the web (which keeps its connection) waits for them, and prints
- * "elapsed_ms MS" on stderr (CLOCK_MONOTONIC, microsecond resolution):
- * sync from sending PeersSyncBegin to the End's Result (encoding the
- * batches included; reading FILE, connecting and the Hello not), patch and
- * ping from the send to the Result, stats from the request to the last
- * reply. Printed only when the agent answered (also for an error Result).
- * Then "cpu_ms self MS sys MS", the tool's own CPU time over the same
- * span and the part of it spent in the kernel, and for each -P PID (up to
- * 4) "cpu_ms PID MS sys MS": the CPU time all threads of process PID used
- * meanwhile (/proc/PID/task/TID/schedstat, nanoseconds; threads that ended
- * in between are not counted), e.g. the agent's and wireguard-go's, and its
- * kernel part (/proc/PID/stat's stime: clock ticks, often 10 ms).
+ * "elapsed_ms MS" on stderr (CLOCK_MONOTONIC, microsecond resolution): sync
+ * from sending PeersSyncBegin to the End's Result (encoding the batches
+ * included; reading FILE, connecting and the Hello not), patch and ping
+ * from the send to the Result, patcheach from the first send to the last
+ * Result, stats from the request to the last reply. Printed only when the
+ * agent answered (also for an error Result). Then "cpu_ms self MS sys MS",
+ * the tool's own CPU time over the same span and the part of it spent in
+ * the kernel, and for each -P PID (up to 4) "cpu_ms PID MS sys MS": the CPU
+ * time all threads of process PID used meanwhile
+ * (/proc/PID/task/TID/schedstat, nanoseconds; threads that ended in between
+ * are not counted), e.g. the agent's and wireguard-go's, and its kernel
+ * part (/proc/PID/stat's stime: clock ticks, often 10 ms).
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -1003,6 +1011,65 @@ static int cmd_patch(struct conn *c, const struct options *o, char **argv)
 	return r;
 }
 
+/* One one-peer PeersPatch timed from its send to its Result: "WHAT MS" on stdout. */
+static int patch_timed(struct conn *c, Wiregui__PeersPatch *patch, const char *what)
+{
+	struct timespec t0, t1;
+
+	patch->request_id = conn_next_id(c);
+	patch->interface = (char *)c->interface;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int r = conn_request(c, WIREGUI__MSG_TYPE__MSG_PEERS_PATCH, &patch->base, patch->request_id,
+			     true);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (r == EXIT_OK) {
+		int64_t us = ts_us(&t1, &t0);
+		printf("%s %" PRId64 ".%03" PRId64 "\n", what, us / 1000, us % 1000);
+	}
+	return r;
+}
+
+/* Every peer upserted by a patch of its own, then every one removed. */
+static int patch_each(struct conn *c, const struct peer_list *peers)
+{
+	int r = EXIT_OK;
+
+	for (size_t i = 0; r == EXIT_OK && i < peers->n; i++) {
+		Wiregui__PeersPatch patch = WIREGUI__PEERS_PATCH__INIT;
+		patch.n_upsert = 1;
+		patch.upsert = &peers->items[i];
+		r = patch_timed(c, &patch, "upsert");
+	}
+	for (size_t i = 0; r == EXIT_OK && i < peers->n; i++) {
+		Wiregui__PeersPatch patch = WIREGUI__PEERS_PATCH__INIT;
+		patch.n_remove = 1;
+		patch.remove = &peers->items[i]->public_key;
+		r = patch_timed(c, &patch, "remove");
+	}
+	return r;
+}
+
+static int cmd_patcheach(struct conn *c, const struct options *o, char **argv)
+{
+	struct peer_list peers = {0};
+	int r;
+
+	(void)o;
+	r = conn_need_interface(c);
+	if (r == 0)
+		r = read_lines(argv[0], sync_line, &peers);
+	if (r == 0) {
+		conn_timer_start(c);
+		r = conn_timer_stop(c, patch_each(c, &peers));
+		if (r == EXIT_OK)
+			puts("ok");
+		else if (r == EXIT_REFUSED)
+			r = conn_check_alive(c);
+	}
+	peer_list_free(&peers);
+	return r;
+}
+
 static void print_stats(const Wiregui__StatsReply *reply)
 {
 	for (size_t i = 0; i < reply->n_peers; i++) {
@@ -1162,15 +1229,15 @@ static const struct command {
 	int nargs;
 	int (*fn)(struct conn *c, const struct options *o, char **argv);
 } commands[] = {
-	{"hello", 0, cmd_hello}, {"ping", 0, cmd_ping},	  {"sync", 2, cmd_sync},
-	{"patch", 1, cmd_patch}, {"stats", 0, cmd_stats},
+	{"hello", 0, cmd_hello}, {"ping", 0, cmd_ping},		  {"sync", 2, cmd_sync},
+	{"patch", 1, cmd_patch}, {"patcheach", 1, cmd_patcheach}, {"stats", 0, cmd_stats},
 };
 
 static int usage(void)
 {
 	fputs("usage: agentctl -s SOCKET [-b BATCH] [-i IFACE] [-t SECONDS] [-T [-P PID]...] [-v]\n"
 	      "                COMMAND\n"
-	      "  hello | ping | sync GEN FILE|- | patch FILE|- | stats\n"
+	      "  hello | ping | sync GEN FILE|- | patch FILE|- | patcheach FILE|- | stats\n"
 	      "       agentctl genpeers N V4NET V6NET [SEED]\n",
 	      stderr);
 	return EXIT_TROUBLE;

@@ -19,7 +19,9 @@
 #   netns_track_wg NS IF    delete WireGuard interface IF of NS at cleanup (one
 #                           the agent made: wireguard-go exits when it goes)
 #   netns_poll LIMIT CMD... run CMD every 0.1 s until it succeeds, LIMIT seconds
-#   netns_stop_pid PID      SIGTERM, SIGKILL after 10 s; the process's status
+#   netns_stop_pid PID [SECONDS]
+#                           SIGTERM, SIGKILL after SECONDS (10); the process's
+#                           status
 #   netns_agent_start NS CONF LOG SOCKET
 #                           wiregui-agent in NS (pid in $agent_pid) once SOCKET
 #                           answers a Ping; 1 if it exited or never answered
@@ -119,15 +121,15 @@ _netns_forget() { # PID
 	done
 }
 
-netns_stop_pid() { # PID
-	local pid=$1 i rc=0
+netns_stop_pid() { # PID [SECONDS]
+	local pid=$1 i rc=0 tenths=$((${2:-10} * 10))
 	[[ -n $pid ]] || return 0
 	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < tenths; i++)); do
 		_netns_alive "$pid" || break
 		sleep 0.1
 	done
-	((i < 100)) || kill -KILL "$pid" 2>/dev/null || true
+	((i < tenths)) || kill -KILL "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || rc=$?
 	return "$rc"
 }

@@ -103,21 +103,8 @@ check() {
 	fi
 }
 
-# --- canonical peer sets: "PUBKEY PSK ALLOWED(sorted) KEEPALIVE", sorted ---
-AWK_SORTLIST='
-function sortlist(s,   a, n, i, j, t, r) {
-	n = split(s, a, ",")
-	for (i = 2; i <= n; i++) {
-		t = a[i]
-		for (j = i - 1; j >= 1 && a[j] > t; j--)
-			a[j + 1] = a[j]
-		a[j + 1] = t
-	}
-	r = a[1]
-	for (i = 2; i <= n; i++)
-		r = r "," a[i]
-	return r
-}'
+# --- canonical peer sets (tests/lib/peers.sh): canon_peers, canon_dump ---
+. /peers.sh
 # get(PREFIX): the field of this peer line that starts with PREFIX, or ""
 AWK_GET='
 function get(pre,   i) {
@@ -126,27 +113,9 @@ function get(pre,   i) {
 			return $i
 	return ""
 }'
-# agentctl peer lines: PUBKEY [psk=B64] [keepalive=N] [allowed=CIDR,...]
-canon_peers() {
-	awk "$AWK_SORTLIST"'
-	NF {
-		psk = "(none)"; ka = "off"; al = "(none)"
-		for (i = 2; i <= NF; i++) {
-			if ($i ~ /^psk=/) psk = substr($i, 5)
-			else if ($i ~ /^keepalive=/) { ka = substr($i, 11); if (ka == 0) ka = "off" }
-			else if ($i ~ /^allowed=/) al = sortlist(substr($i, 9))
-		}
-		print $1, psk, al, ka
-	}' "$1" | sort
-}
-# wg show dump: interface line, then PUB PSK ENDPOINT ALLOWED HANDSHAKE RX TX KEEPALIVE
-canon_dump() {
-	wg show wg0 dump | awk "$AWK_SORTLIST"'
-	NR > 1 { print $1, $2, ($4 == "(none)" ? $4 : sortlist($4)), $8 }' | sort
-}
 dump_is() { # FILE: the kernel's peers are exactly FILE's
 	canon_peers "$1" >/tmp/want
-	canon_dump >/tmp/have
+	wg show wg0 dump | canon_dump >/tmp/have
 	if ! cmp -s /tmp/want /tmp/have; then
 		echo "want $(wc -l </tmp/want) peers, the kernel has $(wc -l </tmp/have); diff:"
 		diff /tmp/want /tmp/have | head -n 20
@@ -431,6 +400,7 @@ root=$T/root
 if ! vm_root_new "$root" ||
 	! vm_add_bin "$root" "$agent" /opt/wiregui-agent ||
 	! vm_add_bin "$root" "$agentctl" /opt/agentctl ||
+	! vm_add_file "$root" "$src/tests/lib/peers.sh" /peers.sh ||
 	! vm_add_file "$root" "$T/test.sh" /test.sh; then
 	tap "initramfs with the agent ($VM_ERROR)" 1
 	tap_done

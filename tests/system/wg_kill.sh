@@ -19,6 +19,10 @@ agentctl_bin=$build/tests/system/agentctl
 . "$src/tests/lib/netns.sh"
 # shellcheck source=tests/lib/tap.sh
 . "$src/tests/lib/tap.sh"
+# shellcheck source=tests/lib/common.sh
+. "$src/tests/lib/common.sh"
+# shellcheck source=tests/lib/peers.sh
+. "$src/tests/lib/peers.sh"
 
 netns_require
 export WG_COLOR_MODE=never
@@ -39,15 +43,9 @@ cleanup() {
 		wait "$sync_pid" 2>/dev/null
 	fi
 	netns_cleanup
-	if ((${tap_failed:-0} == 0)); then
-		rm -rf "$T"
-	else
-		echo "# logs kept in $T"
-	fi
+	test_scratch_done "$T"
 }
-trap cleanup EXIT
-trap "exit 143" TERM
-trap "exit 130" INT
+test_traps
 
 tap_diagnose() {
 	printf '%s\n' "$last" | head -n 20 | sed 's/^/#   last: /'
@@ -87,40 +85,9 @@ agent_start() {
 }
 peer_count() { wg_n show "$ifn" peers | wc -l; }
 
-# What `wg show dump` must list for a peer file: key, PSK, allowed IPs (sorted),
-# keepalive; one line per peer, sorted.
-awk_sortlist='function sortlist(s,   a, n, i, j, t, out) {
-	n = split(s, a, ",")
-	for (i = 2; i <= n; i++) {
-		t = a[i]
-		for (j = i - 1; j >= 1 && a[j] > t; j--)
-			a[j + 1] = a[j]
-		a[j + 1] = t
-	}
-	out = a[1]
-	for (i = 2; i <= n; i++)
-		out = out "," a[i]
-	return out
-}'
-desired_of() { # FILE
-	awk "$awk_sortlist"'
-	{
-		psk = "(none)"; ka = "off"; allowed = "(none)"
-		for (i = 2; i <= NF; i++) {
-			if ($i ~ /^psk=/) psk = substr($i, 5)
-			else if ($i ~ /^keepalive=/) ka = substr($i, 11) == "0" ? "off" : substr($i, 11)
-			else if ($i ~ /^allowed=/) allowed = sortlist(substr($i, 9))
-		}
-		print $1, psk, allowed, ka
-	}' "$1" | sort
-}
-dump_peers() {
-	wg_n show "$ifn" dump | awk -F'\t' "$awk_sortlist"'
-	NR > 1 { print $1, $2, sortlist($4), $8 }' | sort
-}
 peers_are() { # FILE: the interface has exactly its peers, fields and all
-	desired_of "$1" >"$T/want"
-	dump_peers >"$T/have"
+	canon_peers "$1" >"$T/want"
+	wg_n show "$ifn" dump | canon_dump >"$T/have"
 	last="$(wc -l <"$T/want") wanted, $(wc -l <"$T/have") present"$'\n'$(diff "$T/want" "$T/have" | head -n 10)
 	cmp -s "$T/want" "$T/have"
 }

@@ -17,6 +17,8 @@ agentctl_bin=$build/tests/system/agentctl
 . "$src/tests/lib/netns.sh"
 # shellcheck source=tests/lib/tap.sh
 . "$src/tests/lib/tap.sh"
+# shellcheck source=tests/lib/common.sh
+. "$src/tests/lib/common.sh"
 
 netns_require
 export WG_COLOR_MODE=never
@@ -34,15 +36,9 @@ last=
 
 cleanup() {
 	netns_cleanup
-	if ((${tap_failed:-0} == 0)); then
-		rm -rf "$T"
-	else
-		echo "# logs kept in $T"
-	fi
+	test_scratch_done "$T"
 }
-trap cleanup EXIT
-trap "exit 143" TERM
-trap "exit 130" INT
+test_traps
 
 tap_diagnose() {
 	printf '%s\n' "$last" | sed 's/^/#   last: /'

@@ -695,6 +695,23 @@ static struct wg_backend *backend_at(const struct server *s)
 	return b;
 }
 
+/* A server answering with the string answer (NULL: none), and a backend on it. */
+static struct wg_backend *server_answering(struct server *s, const char *ifname,
+					   enum server_mode mode, const char *answer)
+{
+	server_start(s, ifname, mode, answer, answer != NULL ? strlen(answer) : 0);
+	return backend_at(s);
+}
+
+/* A request the server makes fail: the backend returns want (or ANY_ERROR). */
+struct fail_case {
+	const char *name;
+	enum server_mode mode;
+	const char *answer;
+	bool big; /* a 10k-peer request, so the server hangs up mid-write */
+	int want;
+};
+
 START_TEST(test_socket_get)
 {
 	struct server s = {0};
@@ -753,13 +770,7 @@ START_TEST(test_socket_set)
 }
 END_TEST
 
-static const struct {
-	const char *name;
-	enum server_mode mode;
-	const char *answer;
-	bool big; /* a 10k-peer request, so the server hangs up mid-write */
-	int want;
-} set_fail_cases[] = {
+static const struct fail_case set_fail_cases[] = {
 	{"errno=22", SRV_ANSWER, "errno=22\n\n", false, -22},
 	{"errno=-22", SRV_ANSWER, "errno=-22\n\n", false, -22},
 	{"garbage answer", SRV_ANSWER, "hello\n\n", false, -EBADMSG},
@@ -774,15 +785,13 @@ static const struct {
 START_TEST(test_socket_set_fails)
 {
 	struct wg_device *change = set_fail_cases[_i].big ? big_change() : wg_device_new("x");
-	const char *answer = set_fail_cases[_i].answer;
 	struct server s = {0};
 	int r;
 
 	if (!set_fail_cases[_i].big)
 		build_full_peer(change);
-	server_start(&s, "wgtest3", set_fail_cases[_i].mode, answer,
-		     answer != NULL ? strlen(answer) : 0);
-	struct wg_backend *b = backend_at(&s);
+	struct wg_backend *b =
+		server_answering(&s, "wgtest3", set_fail_cases[_i].mode, set_fail_cases[_i].answer);
 	r = b->set(b, "wgtest3", change);
 	assert_result(set_fail_cases[_i].name, r, set_fail_cases[_i].want);
 	ck_assert_uint_eq(b->messages_sent, 1);
@@ -792,28 +801,21 @@ START_TEST(test_socket_set_fails)
 }
 END_TEST
 
-static const struct {
-	const char *name;
-	enum server_mode mode;
-	const char *answer;
-	int want;
-} get_fail_cases[] = {
-	{"errno=2", SRV_GET, "errno=2\n\n", -2},
-	{"bad line", SRV_GET, "listen_port=x\nerrno=0\n\n", -EBADMSG},
-	{"hangs up at once", SRV_CLOSE, NULL, ANY_ERROR},
-	{"half an answer", SRV_HALF_ANSWER, NULL, -ECONNRESET},
+static const struct fail_case get_fail_cases[] = {
+	{"errno=2", SRV_GET, "errno=2\n\n", false, -2},
+	{"bad line", SRV_GET, "listen_port=x\nerrno=0\n\n", false, -EBADMSG},
+	{"hangs up at once", SRV_CLOSE, NULL, false, ANY_ERROR},
+	{"half an answer", SRV_HALF_ANSWER, NULL, false, -ECONNRESET},
 };
 
 START_TEST(test_socket_get_fails)
 {
-	const char *answer = get_fail_cases[_i].answer;
 	struct wg_device *dev = NULL;
 	struct server s = {0};
 	int r;
 
-	server_start(&s, "wgtest4", get_fail_cases[_i].mode, answer,
-		     answer != NULL ? strlen(answer) : 0);
-	struct wg_backend *b = backend_at(&s);
+	struct wg_backend *b =
+		server_answering(&s, "wgtest4", get_fail_cases[_i].mode, get_fail_cases[_i].answer);
 	r = b->get(b, "wgtest4", &dev);
 	assert_result(get_fail_cases[_i].name, r, get_fail_cases[_i].want);
 	ck_assert_ptr_null(dev);
