@@ -164,24 +164,67 @@ int validate_peer_removal(const ProtobufCBinaryData *key, const char *field, str
 	return 0;
 }
 
-struct owned_cidr {
-	struct ip_cidr cidr;
+/*
+ * Allowed IPs seen so far, in an open-addressing hash set: a sync checks
+ * tens of thousands, in one pass. Each slot points at its CIDR and says
+ * whose it is.
+ */
+struct cidr_slot {
+	const struct ip_cidr *cidr; /* NULL: empty */
 	size_t peer;
 };
 
-static int owned_cidr_cmp(const void *a, const void *b)
+static uint64_t cidr_hash(const struct ip_cidr *c)
 {
-	const struct ip_cidr *x = &((const struct owned_cidr *)a)->cidr;
-	const struct ip_cidr *y = &((const struct owned_cidr *)b)->cidr;
-	if (x->addr.family != y->addr.family)
-		return x->addr.family < y->addr.family ? -1 : 1;
-	int c = memcmp(x->addr.bytes, y->addr.bytes, sizeof(x->addr.bytes));
-	return c != 0 ? c : (int)x->prefix - (int)y->prefix;
+	uint64_t h = 0xcbf29ce484222325ull ^ ((uint64_t)c->addr.family << 8 | c->prefix);
+	for (size_t i = 0; i < ip_family_len(c->addr.family); i++)
+		h = (h ^ c->addr.bytes[i]) * 0x100000001b3ull;
+	return h ^ h >> 29;
+}
+
+static bool cidr_same(const struct ip_cidr *a, const struct ip_cidr *b)
+{
+	return a->prefix == b->prefix && ip_addr_equal(&a->addr, &b->addr);
+}
+
+/* The slot already holding c, or the empty one where it goes. */
+static struct cidr_slot *cidr_slot_find(struct cidr_slot *set, size_t mask, const struct ip_cidr *c)
+{
+	for (size_t i = cidr_hash(c) & mask;; i = (i + 1) & mask)
+		if (set[i].cidr == NULL || cidr_same(set[i].cidr, c))
+			return &set[i];
+}
+
+static int unique_allowed_ips(const struct wg_device *dev, size_t n, struct verr *err)
+{
+	char text[IP_CIDR_STRLEN];
+	size_t cap = 16;
+	while (cap < 2 * n)
+		cap *= 2;
+	struct cidr_slot *set = calloc(cap, sizeof(*set));
+	if (set == NULL)
+		return -ENOMEM;
+	int r = 0;
+	for (size_t i = 0; i < dev->n_peers && r == 0; i++) {
+		for (size_t j = 0; j < dev->peers[i].n_allowed_ips && r == 0; j++) {
+			const struct ip_cidr *c = &dev->peers[i].allowed_ips[j];
+			struct cidr_slot *slot = cidr_slot_find(set, cap - 1, c);
+			if (slot->cidr == NULL) {
+				*slot = (struct cidr_slot){c, i};
+				continue;
+			}
+			ip_cidr_format(c, text, sizeof(text));
+			r = verr_set(err, "peers", "allowed IP %s is listed twice%s", text,
+				     slot->peer == i ? " on one peer" : ", on two peers");
+		}
+	}
+	free(set);
+	return r;
 }
 
 int validate_peer_set(struct wg_device *dev, struct verr *err)
 {
-	char key[WG_KEY_B64_LEN + 1], text[IP_CIDR_STRLEN];
+	char key[WG_KEY_B64_LEN + 1];
 	size_t n = 0;
 
 	wg_device_sort_peers(dev);
@@ -193,22 +236,5 @@ int validate_peer_set(struct wg_device *dev, struct verr *err)
 			return verr_set(err, "peers", "public key %s appears twice", key);
 		}
 	}
-	struct owned_cidr *all = malloc((n ? n : 1) * sizeof(*all));
-	if (all == NULL)
-		return -ENOMEM;
-	n = 0;
-	for (size_t i = 0; i < dev->n_peers; i++)
-		for (size_t j = 0; j < dev->peers[i].n_allowed_ips; j++)
-			all[n++] = (struct owned_cidr){dev->peers[i].allowed_ips[j], i};
-	qsort(all, n, sizeof(*all), owned_cidr_cmp);
-	int r = 0;
-	for (size_t i = 1; i < n && r == 0; i++) {
-		if (owned_cidr_cmp(&all[i - 1], &all[i]) != 0)
-			continue;
-		ip_cidr_format(&all[i].cidr, text, sizeof(text));
-		r = verr_set(err, "peers", "allowed IP %s is listed twice%s", text,
-			     all[i - 1].peer == all[i].peer ? " on one peer" : ", on two peers");
-	}
-	free(all);
-	return r;
+	return unique_allowed_ips(dev, n, err);
 }
