@@ -121,8 +121,8 @@ static bool has_duplicate_keys(const struct wg_device *dev)
 	return false;
 }
 
-static void diff_device(const struct wg_device *want, const struct wg_device *have,
-			struct wg_device *change)
+void peer_diff_device(const struct wg_device *want, const struct wg_device *have,
+		      struct wg_device *change)
 {
 	if (want->flags & WG_DEVICE_HAS_PRIVATE_KEY) {
 		const uint8_t *cur = (have->flags & WG_DEVICE_HAS_PRIVATE_KEY) ? have->private_key
@@ -219,7 +219,7 @@ static int diff_peer(struct diff *d, const struct wg_peer *want, const struct wg
 
 static int diff_all(struct diff *d, const struct wg_device *want, const struct wg_device *have)
 {
-	diff_device(want, have, d->change);
+	peer_diff_device(want, have, d->change);
 	int r = emit_removals(want, have, d->change);
 	size_t j = 0;
 	for (size_t i = 0; r == 0 && i < want->n_peers; i++) {

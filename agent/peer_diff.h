@@ -30,4 +30,8 @@
 
 int peer_diff(struct wg_device *desired, struct wg_device *current, struct wg_device **ret_change);
 
+/* The device fields alone (private key, listen port), set in change's flags. */
+void peer_diff_device(const struct wg_device *desired, const struct wg_device *current,
+		      struct wg_device *change);
+
 #endif

@@ -300,35 +300,22 @@ static int backend_open(struct wg_iface *wg, char *err, size_t errlen)
 /* The device's own fields, written only where they differ. */
 static int device_reconcile(struct wg_iface *wg, char *err, size_t errlen)
 {
-	struct wg_device *cur = NULL, *want = wg_device_new(wg->conf->interface);
-	struct wg_device *change = NULL;
-	int r = -ENOMEM;
+	struct wg_device want = {.flags = WG_DEVICE_HAS_PRIVATE_KEY | WG_DEVICE_HAS_LISTEN_PORT,
+				 .listen_port = (uint16_t)wg->conf->listen_port};
+	struct wg_device change = {0}, *cur = NULL;
+	int r = wg->backend->get(wg->backend, wg->conf->interface, &cur);
 
-	if (want == NULL)
-		goto out;
-	want->flags = WG_DEVICE_HAS_PRIVATE_KEY | WG_DEVICE_HAS_LISTEN_PORT;
-	memcpy(want->private_key, wg->private_key, WG_KEY_LEN);
-	want->listen_port = (uint16_t)wg->conf->listen_port;
-	r = wg->backend->get(wg->backend, wg->conf->interface, &cur);
-	if (r < 0) {
-		fail(err, errlen, r, "reading %s: %s", wg->conf->interface, strerror(-r));
-		goto out;
-	}
+	if (r < 0)
+		return fail(err, errlen, r, "reading %s: %s", wg->conf->interface, strerror(-r));
 	wg->peers_bound = cur->n_peers;
-	size_t n_peers = cur->n_peers; /* peers are the syncs' business */
-	cur->n_peers = 0;
-	r = peer_diff(want, cur, &change);
-	cur->n_peers = n_peers;
-	if (r == 0 && !wg_device_is_empty(change)) {
-		r = wg->backend->set(wg->backend, wg->conf->interface, change);
-		if (r < 0)
-			fail(err, errlen, r, "configuring %s: %s", wg->conf->interface,
-			     strerror(-r));
-	}
-out:
-	wg_device_free(change);
+	memcpy(want.private_key, wg->private_key, WG_KEY_LEN);
+	peer_diff_device(&want, cur, &change);
 	wg_device_free(cur);
-	wg_device_free(want);
+	if (change.flags != 0 &&
+	    (r = wg->backend->set(wg->backend, wg->conf->interface, &change)) < 0)
+		fail(err, errlen, r, "configuring %s: %s", wg->conf->interface, strerror(-r));
+	sodium_memzero(want.private_key, WG_KEY_LEN);
+	sodium_memzero(change.private_key, WG_KEY_LEN);
 	return r;
 }
 

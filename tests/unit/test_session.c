@@ -488,107 +488,98 @@ START_TEST(test_sync_reconciles)
 }
 END_TEST
 
-static void spoil_short_key(struct peer_msg *pm, uint32_t *total, uint64_t *gen)
+/* What a stream-error case spoils: the peers, Begin's total, End's generation. */
+struct spoiled {
+	struct peer_msg *pm;
+	uint32_t total;
+	uint64_t gen;
+};
+
+static void spoil_short_key(struct spoiled *sp)
 {
-	(void)total, (void)gen;
-	pm[1].peer.public_key.len = 31;
+	sp->pm[1].peer.public_key.len = 31;
 }
 
-static void spoil_zero_key(struct peer_msg *pm, uint32_t *total, uint64_t *gen)
+static void spoil_zero_key(struct spoiled *sp)
 {
-	(void)total, (void)gen;
-	memset(pm[1].key, 0, WG_KEY_LEN);
+	memset(sp->pm[1].key, 0, WG_KEY_LEN);
 }
 
-static void spoil_own_key(struct peer_msg *pm, uint32_t *total, uint64_t *gen)
+static void spoil_own_key(struct spoiled *sp)
 {
-	(void)total, (void)gen;
-	memcpy(pm[1].key, wg_iface_public_key(wg), WG_KEY_LEN);
+	memcpy(sp->pm[1].key, wg_iface_public_key(wg), WG_KEY_LEN);
 }
 
-static void spoil_psk_len(struct peer_msg *pm, uint32_t *total, uint64_t *gen)
+static void spoil_psk_len(struct spoiled *sp)
 {
-	(void)total, (void)gen;
-	pm[0].peer.preshared_key.len = 16;
+	sp->pm[0].peer.preshared_key.len = 16;
 }
 
-static void spoil_keepalive(struct peer_msg *pm, uint32_t *total, uint64_t *gen)
+static void spoil_keepalive(struct spoiled *sp)
 {
-	(void)total, (void)gen;
-	pm[2].peer.persistent_keepalive = 65536;
+	sp->pm[2].peer.persistent_keepalive = 65536;
 }
 
-static void spoil_outside_pool(struct peer_msg *pm, uint32_t *total, uint64_t *gen)
+static void spoil_outside_pool(struct spoiled *sp)
 {
-	(void)total, (void)gen;
-	pm[1].addr[1] = 1; /* 10.1.x.x is outside 10.0.0.0/16 */
+	sp->pm[1].addr[1] = 1; /* 10.1.x.x is outside 10.0.0.0/16 */
 }
 
-static void spoil_host_bits(struct peer_msg *pm, uint32_t *total, uint64_t *gen)
+static void spoil_host_bits(struct spoiled *sp)
 {
-	(void)total, (void)gen;
-	pm[1].cidr.prefix = 24;
+	sp->pm[1].cidr.prefix = 24;
 }
 
-static void spoil_prefix(struct peer_msg *pm, uint32_t *total, uint64_t *gen)
+static void spoil_prefix(struct spoiled *sp)
 {
-	(void)total, (void)gen;
-	pm[1].cidr.prefix = 33;
+	sp->pm[1].cidr.prefix = 33;
 }
 
-static void spoil_addr_len(struct peer_msg *pm, uint32_t *total, uint64_t *gen)
+static void spoil_addr_len(struct spoiled *sp)
 {
-	(void)total, (void)gen;
-	pm[1].cidr.address.len = 5;
+	sp->pm[1].cidr.address.len = 5;
 }
 
-static void spoil_duplicate_key(struct peer_msg *pm, uint32_t *total, uint64_t *gen)
+static void spoil_duplicate_key(struct spoiled *sp)
 {
-	(void)total, (void)gen;
-	memset(pm[2].key, 1, WG_KEY_LEN);
+	memset(sp->pm[2].key, 1, WG_KEY_LEN);
 }
 
-static void spoil_ip_twice(struct peer_msg *pm, uint32_t *total, uint64_t *gen)
+static void spoil_ip_twice(struct spoiled *sp)
 {
-	(void)total, (void)gen;
-	pm[1].cidrs[1] = &pm[1].cidr;
-	pm[1].peer.n_allowed_ips = 2;
-	pm[1].peer.allowed_ips = (Wiregui__Cidr **)pm[1].cidrs;
+	sp->pm[1].cidrs[1] = &sp->pm[1].cidr;
+	sp->pm[1].peer.n_allowed_ips = 2;
+	sp->pm[1].peer.allowed_ips = (Wiregui__Cidr **)sp->pm[1].cidrs;
 }
 
-static void spoil_shared_ip(struct peer_msg *pm, uint32_t *total, uint64_t *gen)
+static void spoil_shared_ip(struct spoiled *sp)
 {
-	(void)total, (void)gen;
-	memcpy(pm[2].addr, pm[0].addr, 4);
+	memcpy(sp->pm[2].addr, sp->pm[0].addr, 4);
 }
 
-static void spoil_total_high(struct peer_msg *pm, uint32_t *total, uint64_t *gen)
+static void spoil_total_high(struct spoiled *sp)
 {
-	(void)pm, (void)gen;
-	*total = 4;
+	sp->total = 4;
 }
 
-static void spoil_total_low(struct peer_msg *pm, uint32_t *total, uint64_t *gen)
+static void spoil_total_low(struct spoiled *sp)
 {
-	(void)pm, (void)gen;
-	*total = 2;
+	sp->total = 2;
 }
 
-static void spoil_max_peers(struct peer_msg *pm, uint32_t *total, uint64_t *gen)
+static void spoil_max_peers(struct spoiled *sp)
 {
-	(void)pm, (void)gen;
-	*total = 5001;
+	sp->total = 5001;
 }
 
-static void spoil_generation(struct peer_msg *pm, uint32_t *total, uint64_t *gen)
+static void spoil_generation(struct spoiled *sp)
 {
-	(void)pm, (void)total;
-	*gen = 8;
+	sp->gen = 8;
 }
 
 static const struct stream_error {
 	const char *name;
-	void (*spoil)(struct peer_msg *pm, uint32_t *total, uint64_t *end_gen);
+	void (*spoil)(struct spoiled *sp);
 	Wiregui__ErrorCode code;
 	const char *field;
 	int first_bad; /* 0 Begin, 1 Batch, 2 End */
@@ -623,20 +614,19 @@ START_TEST(test_stream_error)
 	const struct stream_error *e = &stream_errors[_i];
 	struct session *s = session_ready();
 	struct peer_msg pm[3];
-	uint32_t total = 3;
-	uint64_t gen = 7;
 	peer_msg_init(&pm[0], 1, true, 25);
 	peer_msg_init(&pm[1], 2, false, 0);
 	peer_msg_init(&pm[2], 3, true, 0);
-	e->spoil(pm, &total, &gen);
+	struct spoiled sp = {pm, 3, 7};
+	e->spoil(&sp);
 
 	struct frames f = {0};
-	frames_add_sync(&f, 10, 7, pm, 3, total);
-	if (gen != 7) { /* replace the End with one naming another generation */
+	frames_add_sync(&f, 10, 7, pm, 3, sp.total);
+	if (sp.gen != 7) { /* replace the End with one naming another generation */
 		f.len -= FRAME_HEADER_LEN + 4;
 		Wiregui__PeersSyncEnd end = WIREGUI__PEERS_SYNC_END__INIT;
 		end.request_id = 12;
-		end.generation = gen;
+		end.generation = sp.gen;
 		frames_add(&f, WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_END, &end.base);
 	}
 	session_feed(s, &f);
