@@ -123,6 +123,12 @@ static int parse_user(const char *value, void *field, char *err, size_t errlen)
 		.free = conf_string_free,                                                \
 	}
 
+#define UINT(sec, k, member, dflt, lo, hi)                                                        \
+	{                                                                                         \
+		.section = sec, .key = k, .type = CONF_UINT,                                      \
+		.offset = offsetof(struct agent_conf, member), .def = dflt, .min = lo, .max = hi, \
+	}
+
 static const struct conf_entry agent_schema[] = {
 	CUSTOM("agent", "socket", socket_path, "/run/wiregui/agent.sock", parse_abs_path),
 	CUSTOM("agent", "frontend_user", frontend_user, "wiregui", parse_user),
@@ -134,25 +140,9 @@ static const struct conf_entry agent_schema[] = {
 		.def = "info",
 		.parse = conf_parse_log_level,
 	},
-	{
-		.section = "agent",
-		.key = "idle_timeout",
-		.type = CONF_UINT,
-		.offset = offsetof(struct agent_conf, idle_timeout),
-		.def = "60",
-		.min = 2,
-		.max = 86400,
-	},
-	{
-		.section = "agent",
-		.key = "max_peers",
-		.type = CONF_UINT,
-		.offset = offsetof(struct agent_conf, max_peers),
-		.def = "100000",
-		.min = 1,
-		/* A dump of this many peers stays within the UAPI reply limit. */
-		.max = 200000,
-	},
+	UINT("agent", "idle_timeout", idle_timeout, "60", 2, 86400),
+	/* A dump of this many peers stays within the UAPI reply limit. */
+	UINT("agent", "max_peers", max_peers, "100000", 1, 200000),
 	CUSTOM("wireguard", "interface", interface, "wg-wiregui", parse_ifname),
 	{
 		.section = "wireguard",
@@ -174,15 +164,7 @@ static const struct conf_entry agent_schema[] = {
 		.def = "10.3.2.1/24, fd00::3:2:1/120",
 		.parse = parse_addresses,
 	},
-	{
-		.section = "wireguard",
-		.key = "mtu",
-		.type = CONF_UINT,
-		.offset = offsetof(struct agent_conf, mtu),
-		.def = "1420",
-		.min = 576,
-		.max = 9000,
-	},
+	UINT("wireguard", "mtu", mtu, "1420", 576, 9000),
 	{
 		.section = "wireguard",
 		.key = "peer_networks",
@@ -194,6 +176,9 @@ static const struct conf_entry agent_schema[] = {
 	CUSTOM("wireguard", "userspace_implementation", userspace_impl, "wireguard-go",
 	       parse_program),
 	CUSTOM("firewall", "table", nft_table, "wiregui", parse_table),
+	UINT("firewall", "max_users", max_users, "100000", 1, 1000000),
+	/* Two rules for each of the most users. */
+	UINT("firewall", "max_rules", max_rules, "200000", 0, 2000000),
 };
 
 #define AGENT_SCHEMA_LEN (sizeof(agent_schema) / sizeof(agent_schema[0]))

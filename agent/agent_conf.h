@@ -22,6 +22,11 @@
  *               userspace_implementation = wireguard-go   run where the
  *                                         kernel has no WireGuard
  *   [firewall]  table = wiregui           the only nft table (family inet) it owns
+ *               max_users = 100000        most users a firewall full sync may
+ *                                         carry (at most 1000000)
+ *               max_rules = 200000        most rules in all (users' and
+ *                                         global) a firewall full sync may
+ *                                         carry; patches keep within both
  */
 
 #include <stddef.h>
@@ -51,6 +56,8 @@ struct agent_conf {
 	struct cidr_list peer_networks; /* masked; defaulted from addresses */
 	char *userspace_impl;
 	char *nft_table;
+	unsigned long max_users;
+	unsigned long max_rules;
 	/* Resolved from frontend_user at load time. */
 	uid_t frontend_uid;
 	gid_t frontend_gid;

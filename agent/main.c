@@ -8,6 +8,7 @@
 
 #include "agent_conf.h"
 #include "config.h"
+#include "fw_table.h"
 #include "log.h"
 #include "server.h"
 #include "wg_iface.h"
@@ -21,6 +22,20 @@ static void usage(FILE *out)
 		"  -V, --version      print the version and exit\n"
 		"  -h, --help         this text\n",
 		AGENT_CONF_DEFAULT_PATH);
+}
+
+/* The nftables table over its netlink backend; fatal when it cannot be had. */
+static struct fw_table *fw_table_open(const struct agent_conf *conf)
+{
+	struct fw_backend *backend;
+	char err[256];
+
+	if (fw_nl_open(&backend, err, sizeof(err)) < 0)
+		fatalx("cannot open the netfilter (nftables) netlink socket: %s", err);
+	struct fw_table *fw = fw_table_new(conf, backend);
+	if (fw == NULL)
+		fatalx("out of memory for the nft table");
+	return fw;
 }
 
 int main(int argc, char **argv)
@@ -78,14 +93,17 @@ int main(int argc, char **argv)
 	if (sodium_init() < 0)
 		fatalx("libsodium failed to initialise");
 	struct server *srv = server_new(&conf);
+	/* Before the interface is made: a netfilter socket that will not open stops us here. */
+	struct fw_table *fw = fw_table_open(&conf);
 	struct wg_iface *wg;
 	if (wg_iface_open(&conf, &wg, err, sizeof(err)) < 0)
 		fatalx("%s", err);
 	log_info("wiregui-agent %s: interface %s (%s), nft table inet %s", WIREGUI_VERSION,
 		 conf.interface, wg_iface_backend(wg) == WG_BACKEND_KERNEL ? "kernel" : "userspace",
 		 conf.nft_table);
-	int r = server_run(srv, wg);
+	int r = server_run(srv, wg, fw);
 	server_free(srv);
+	fw_table_free(fw);
 	wg_iface_free(wg);
 	agent_conf_free(&conf);
 	return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

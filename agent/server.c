@@ -25,6 +25,7 @@
 struct server {
 	const struct agent_conf *conf;
 	struct wg_iface *wg;
+	struct fw_table *fw;
 	int listen_fd;
 	int client_fd;
 	struct session *session;
@@ -201,7 +202,7 @@ static void server_accept(struct server *srv)
 		refuse(fd, WIREGUI__ERROR_CODE__BUSY, "another frontend is connected");
 		return;
 	}
-	srv->session = session_new(srv->conf, srv->wg);
+	srv->session = session_new(srv->conf, srv->wg, srv->fw);
 	if (srv->session == NULL) {
 		log_err("out of memory for a session");
 		close(fd);
@@ -328,9 +329,10 @@ static int client_deadline_ms(const struct server *srv, const char **why)
 	return (int)left;
 }
 
-int server_run(struct server *srv, struct wg_iface *wg)
+int server_run(struct server *srv, struct wg_iface *wg, struct fw_table *fw)
 {
 	srv->wg = wg;
+	srv->fw = fw;
 	sigset_t block, orig;
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);

@@ -8,6 +8,7 @@
  */
 
 #include "agent_conf.h"
+#include "fw_table.h"
 #include "wg_iface.h"
 
 struct server;
@@ -17,8 +18,8 @@ struct server;
  * (another agent serving it among them, before anything else is touched).
  */
 struct server *server_new(const struct agent_conf *conf);
-/* Serve requests on wg until SIGINT/SIGTERM; returns 0 then. */
-int server_run(struct server *srv, struct wg_iface *wg);
+/* Serve requests on wg and fw until SIGINT/SIGTERM; returns 0 then. */
+int server_run(struct server *srv, struct wg_iface *wg, struct fw_table *fw);
 /* Closes and unlinks the socket. */
 void server_free(struct server *srv);
 

@@ -11,62 +11,15 @@
 #include "config.h"
 #include "frame.h"
 #include "log.h"
+#include "session_int.h"
 #include "validate.h"
-
-enum session_state {
-	ST_NEW = 1 << 0,	/* connected, no Hello yet */
-	ST_READY = 1 << 1,	/* Hello done */
-	ST_PEERS_SYNC = 1 << 2, /* between PeersSyncBegin and PeersSyncEnd */
-};
-
-/* Allowed IPs in a full sync, on average per peer of max_peers. */
-#define SESSION_ALLOWED_IPS_PER_PEER 4ul
 
 /* Peers in StatsReply frames: about 100 bytes each, far below the frame limit. */
 #define STATS_PER_REPLY 1000
 
-/*
- * A full sync being received. The first error ends its use: later batches
- * and the End are answered with it, nothing is applied, and the connection
- * stays open.
- */
-struct peers_stream {
-	struct wg_device *desired;
-	uint64_t generation;
-	uint32_t total;
-	size_t batches;
-	size_t allowed_ips;	 /* so far, all peers */
-	Wiregui__ErrorCode code; /* OK while the stream is good */
-	struct verr err;
-};
-
-struct session {
-	const struct agent_conf *conf;
-	struct wg_iface *wg;
-	enum session_state state;
-	struct peers_stream stream;
-	bool closing;
-
-	uint8_t hdr_buf[FRAME_HEADER_LEN];
-	size_t hdr_have;
-	struct frame_header hdr;
-	const struct handler *handler; /* of the frame being read */
-	uint64_t frames_begun;
-	uint8_t *payload; /* allocated once the header is checked */
-	size_t payload_have;
-
-	uint8_t *out;
-	size_t out_len, out_cap;
-
-	/* Input not yet handled because the output was above the high water. */
-	uint8_t *backlog;
-	size_t backlog_len;
-};
-
 typedef int (*handler_fn)(struct session *s, const ProtobufCMessage *msg, uint64_t request_id);
 
 static int handle_hello(struct session *s, const ProtobufCMessage *msg, uint64_t request_id);
-static int handle_unsupported(struct session *s, const ProtobufCMessage *msg, uint64_t request_id);
 static int handle_ping(struct session *s, const ProtobufCMessage *msg, uint64_t request_id);
 static int handle_interface_set(struct session *s, const ProtobufCMessage *msg,
 				uint64_t request_id);
@@ -91,28 +44,31 @@ static const struct handler {
 	uint32_t max_len;
 } handlers[] = {
 	{WIREGUI__MSG_TYPE__MSG_HELLO, handle_hello, ST_NEW, SMALL_PAYLOAD},
-	{WIREGUI__MSG_TYPE__MSG_PING, handle_ping, ST_READY | ST_PEERS_SYNC, SMALL_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_PING, handle_ping, ST_READY | ST_PEERS_SYNC | ST_FW_SYNC,
+	 SMALL_PAYLOAD},
 	{WIREGUI__MSG_TYPE__MSG_INTERFACE_SET, handle_interface_set, ST_READY, SMALL_PAYLOAD},
 	{WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BEGIN, handle_sync_begin, ST_READY, SMALL_PAYLOAD},
 	{WIREGUI__MSG_TYPE__MSG_PEERS_PATCH, handle_patch, ST_READY, FRAME_MAX_PAYLOAD},
-	{WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BEGIN, handle_unsupported, ST_READY, SMALL_PAYLOAD},
-	{WIREGUI__MSG_TYPE__MSG_FIREWALL_PATCH, handle_unsupported, ST_READY, FRAME_MAX_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BEGIN, handle_fw_sync_begin, ST_READY, SMALL_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_FIREWALL_PATCH, handle_fw_patch, ST_READY, FRAME_MAX_PAYLOAD},
 	{WIREGUI__MSG_TYPE__MSG_STATS_REQUEST, handle_stats, ST_READY, SMALL_PAYLOAD},
 	/* Batch/End are only valid inside a stream their Begin opened. */
 	{WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BATCH, handle_sync_batch, ST_PEERS_SYNC,
 	 FRAME_MAX_PAYLOAD},
 	{WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_END, handle_sync_end, ST_PEERS_SYNC, SMALL_PAYLOAD},
-	{WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BATCH, handle_unsupported, 0, FRAME_MAX_PAYLOAD},
-	{WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_END, handle_unsupported, 0, SMALL_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BATCH, handle_fw_sync_batch, ST_FW_SYNC,
+	 FRAME_MAX_PAYLOAD},
+	{WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_END, handle_fw_sync_end, ST_FW_SYNC, SMALL_PAYLOAD},
 };
 
-struct session *session_new(const struct agent_conf *conf, struct wg_iface *wg)
+struct session *session_new(const struct agent_conf *conf, struct wg_iface *wg, struct fw_table *fw)
 {
 	struct session *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return NULL;
 	s->conf = conf;
 	s->wg = wg;
+	s->fw = fw;
 	s->state = ST_NEW;
 	return s;
 }
@@ -122,6 +78,7 @@ void session_free(struct session *s)
 	if (s == NULL)
 		return;
 	wg_device_free(s->stream.desired);
+	fw_state_free(s->fw_stream.desired);
 	if (s->payload != NULL)
 		sodium_memzero(s->payload, s->hdr.length);
 	free(s->payload);
@@ -175,7 +132,7 @@ static int output_append(struct session *s, const uint8_t *data, size_t len)
 	return 0;
 }
 
-static int session_send(struct session *s, uint16_t type, const ProtobufCMessage *msg)
+int session_send(struct session *s, uint16_t type, const ProtobufCMessage *msg)
 {
 	uint8_t *buf;
 	size_t len;
@@ -187,8 +144,8 @@ static int session_send(struct session *s, uint16_t type, const ProtobufCMessage
 	return r;
 }
 
-static int session_result(struct session *s, uint64_t request_id, Wiregui__ErrorCode code,
-			  const char *field, const char *message)
+int session_result(struct session *s, uint64_t request_id, Wiregui__ErrorCode code,
+		   const char *field, const char *message)
 {
 	Wiregui__Result res = WIREGUI__RESULT__INIT;
 	res.request_id = request_id;
@@ -233,8 +190,7 @@ static Wiregui__ErrorCode verr_code(int r)
 	}
 }
 
-/* What a failed write to the interface means for the frontend. */
-static Wiregui__ErrorCode iface_code(int r)
+Wiregui__ErrorCode session_write_code(int r)
 {
 	switch (r) {
 	case -ENOMEM:
@@ -246,7 +202,7 @@ static Wiregui__ErrorCode iface_code(int r)
 	}
 }
 
-static int session_verr(struct session *s, uint64_t request_id, int r, const struct verr *err)
+int session_verr(struct session *s, uint64_t request_id, int r, const struct verr *err)
 {
 	return session_result(s, request_id, verr_code(r), err->field,
 			      r == -ENOMEM ? "out of memory" : err->message);
@@ -259,7 +215,7 @@ static int handle_hello(struct session *s, const ProtobufCMessage *msg, uint64_t
 	Wiregui__Cidr cidrs[AGENT_CONF_MAX_CIDRS];
 	Wiregui__Cidr *cidr_ptrs[AGENT_CONF_MAX_CIDRS];
 	struct wg_device *dev = NULL;
-	struct verr err;
+	struct verr err = {0};
 	char why[256];
 
 	if (validate_hello(hello, &err) < 0) {
@@ -304,6 +260,9 @@ static int handle_hello(struct session *s, const ProtobufCMessage *msg, uint64_t
 	reply.max_frame = FRAME_MAX_PAYLOAD;
 	reply.max_batch = FRAME_MAX_BATCH;
 	reply.max_peers = (uint32_t)s->conf->max_peers;
+	reply.firewall_generation = fw_table_generation(s->fw);
+	reply.max_users = (uint32_t)s->conf->max_users;
+	reply.max_rules = (uint32_t)s->conf->max_rules;
 	s->state = ST_READY;
 	return session_send(s, WIREGUI__MSG_TYPE__MSG_HELLO_REPLY, &reply.base);
 }
@@ -314,15 +273,6 @@ static int handle_ping(struct session *s, const ProtobufCMessage *msg, uint64_t 
 	return session_result(s, request_id, WIREGUI__ERROR_CODE__OK, NULL, "");
 }
 
-/* Known requests whose work lands with the nftables backend. */
-static int handle_unsupported(struct session *s, const ProtobufCMessage *msg, uint64_t request_id)
-{
-	char message[128];
-	snprintf(message, sizeof(message), "%s is not carried out by this agent build",
-		 msg->descriptor->name);
-	return session_result(s, request_id, WIREGUI__ERROR_CODE__UNSUPPORTED, NULL, message);
-}
-
 /*
  * Listen port and MTU are the agent's config, not the frontend's to change:
  * a request restating them (or leaving them 0) re-applies the config.
@@ -330,7 +280,7 @@ static int handle_unsupported(struct session *s, const ProtobufCMessage *msg, ui
 static int handle_interface_set(struct session *s, const ProtobufCMessage *msg, uint64_t request_id)
 {
 	const Wiregui__InterfaceSet *m = (const Wiregui__InterfaceSet *)msg;
-	struct verr err;
+	struct verr err = {0};
 	char why[256];
 	int r = validate_interface(m->name, s->conf, "name", &err);
 
@@ -343,7 +293,7 @@ static int handle_interface_set(struct session *s, const ProtobufCMessage *msg, 
 		return session_result(s, request_id, WIREGUI__ERROR_CODE__NOT_ALLOWED, "mtu",
 				      "set by the agent's config");
 	if ((r = wg_iface_ensure(s->wg, why, sizeof(why))) < 0)
-		return session_result(s, request_id, iface_code(r), NULL, why);
+		return session_result(s, request_id, session_write_code(r), NULL, why);
 	return session_result(s, request_id, WIREGUI__ERROR_CODE__OK, NULL, "");
 }
 
@@ -354,16 +304,26 @@ static void stream_reset(struct session *s)
 	s->state = ST_READY;
 }
 
-/* Record the stream's first error and answer with it. */
+int stream_error_set(struct session *s, struct stream_error *e, uint64_t request_id, int r)
+{
+	e->code = verr_code(r);
+	if (r == -ENOMEM)
+		snprintf(e->err.message, sizeof(e->err.message), "out of memory");
+	return stream_error_answer(s, e, request_id);
+}
+
+int stream_error_answer(struct session *s, const struct stream_error *e, uint64_t request_id)
+{
+	return session_result(s, request_id, e->code, e->err.field, e->err.message);
+}
+
+/* The peers stream failed: what it built goes. */
 static int stream_fail(struct session *s, uint64_t request_id, int r)
 {
 	struct peers_stream *st = &s->stream;
-	st->code = verr_code(r);
-	if (r == -ENOMEM)
-		snprintf(st->err.message, sizeof(st->err.message), "out of memory");
 	wg_device_free(st->desired);
 	st->desired = NULL;
-	return session_result(s, request_id, st->code, st->err.field, st->err.message);
+	return stream_error_set(s, &st->fail, request_id, r);
 }
 
 static int handle_sync_begin(struct session *s, const ProtobufCMessage *msg, uint64_t request_id)
@@ -376,14 +336,14 @@ static int handle_sync_begin(struct session *s, const ProtobufCMessage *msg, uin
 	s->state = ST_PEERS_SYNC;
 	st->generation = m->generation;
 	st->total = m->total;
-	if ((r = validate_interface(m->interface, s->conf, "interface", &st->err)) < 0)
+	if ((r = validate_interface(m->interface, s->conf, "interface", &st->fail.err)) < 0)
 		return stream_fail(s, request_id, r);
 	if (m->generation == 0) {
-		verr_set(&st->err, "generation", "must not be 0");
+		verr_set(&st->fail.err, "generation", "must not be 0");
 		return stream_fail(s, request_id, -EINVAL);
 	}
 	if (m->total > s->conf->max_peers) {
-		verr_set(&st->err, "total", "%u peers, this agent takes at most %lu", m->total,
+		verr_set(&st->fail.err, "total", "%u peers, this agent takes at most %lu", m->total,
 			 s->conf->max_peers);
 		return stream_fail(s, request_id, -E2BIG);
 	}
@@ -400,10 +360,10 @@ static int handle_sync_batch(struct session *s, const ProtobufCMessage *msg, uin
 	char field[32];
 
 	st->batches++;
-	if (st->code != WIREGUI__ERROR_CODE__OK)
-		return session_result(s, request_id, st->code, st->err.field, st->err.message);
+	if (st->fail.code != WIREGUI__ERROR_CODE__OK)
+		return stream_error_answer(s, &st->fail, request_id);
 	if (m->n_peers > FRAME_MAX_BATCH || st->desired->n_peers + m->n_peers > st->total) {
-		verr_set(&st->err, "peers",
+		verr_set(&st->fail.err, "peers",
 			 "batch %zu brings %zu peers beyond total %u or %d a batch", st->batches,
 			 st->desired->n_peers + m->n_peers, st->total, FRAME_MAX_BATCH);
 		return stream_fail(s, request_id, -E2BIG);
@@ -411,12 +371,12 @@ static int handle_sync_batch(struct session *s, const ProtobufCMessage *msg, uin
 	for (size_t i = 0; i < m->n_peers; i++) {
 		size_t index = st->desired->n_peers;
 		int r = validate_peer(m->peers[i], s->conf, wg_iface_public_key(s->wg), "peers",
-				      index, st->desired, &st->err);
+				      index, st->desired, &st->fail.err);
 		if (r == 0 && (st->allowed_ips += m->peers[i]->n_allowed_ips) >
-				      SESSION_ALLOWED_IPS_PER_PEER * s->conf->max_peers) {
+				      VALIDATE_ADDRS_PER_PEER * s->conf->max_peers) {
 			snprintf(field, sizeof(field), "peers[%zu].allowed_ips", index);
-			verr_set(&st->err, field, "allowed IPs beyond %lu in all",
-				 SESSION_ALLOWED_IPS_PER_PEER * s->conf->max_peers);
+			verr_set(&st->fail.err, field, "allowed IPs beyond %lu in all",
+				 VALIDATE_ADDRS_PER_PEER * s->conf->max_peers);
 			r = -E2BIG;
 		}
 		if (r < 0)
@@ -433,21 +393,22 @@ static int handle_sync_end(struct session *s, const ProtobufCMessage *msg, uint6
 	char why[256];
 	int r;
 
-	if (st->code != WIREGUI__ERROR_CODE__OK) {
-		r = session_result(s, request_id, st->code, st->err.field, st->err.message);
+	if (st->fail.code != WIREGUI__ERROR_CODE__OK) {
+		r = stream_error_answer(s, &st->fail, request_id);
 		stream_reset(s);
 		return r;
 	}
 	if (m->generation != st->generation) {
-		verr_set(&st->err, "generation", "%llu, Begin said %llu",
+		verr_set(&st->fail.err, "generation", "%llu, Begin said %llu",
 			 (unsigned long long)m->generation, (unsigned long long)st->generation);
 		r = -EINVAL;
 	} else if (st->desired->n_peers != st->total) {
-		verr_set(&st->err, "total", "Begin announced %u peers, the batches carried %zu",
-			 st->total, st->desired->n_peers);
+		verr_set(&st->fail.err, "total",
+			 "Begin announced %u peers, the batches carried %zu", st->total,
+			 st->desired->n_peers);
 		r = -EINVAL;
 	} else {
-		r = validate_peer_set(st->desired, &st->err);
+		r = validate_peer_set(st->desired, &st->fail.err);
 	}
 	if (r < 0) {
 		r = stream_fail(s, request_id, r);
@@ -457,7 +418,7 @@ static int handle_sync_end(struct session *s, const ProtobufCMessage *msg, uint6
 	r = wg_iface_sync(s->wg, st->desired, st->generation, &ws, why, sizeof(why));
 	stream_reset(s);
 	if (r < 0)
-		return session_result(s, request_id, iface_code(r), NULL, why);
+		return session_result(s, request_id, session_write_code(r), NULL, why);
 	snprintf(why, sizeof(why), "generation %llu: %zu added, %zu changed, %zu removed%s",
 		 (unsigned long long)m->generation, ws.added, ws.changed, ws.removed,
 		 ws.device ? ", interface keys or port rewritten" : "");
@@ -495,7 +456,7 @@ static int handle_patch(struct session *s, const ProtobufCMessage *msg, uint64_t
 {
 	const Wiregui__PeersPatch *m = (const Wiregui__PeersPatch *)msg;
 	struct wg_device *change = wg_device_new(s->conf->interface);
-	struct verr err;
+	struct verr err = {0};
 	char why[256];
 	int r = change ? patch_collect(s, m, change, &err) : -ENOMEM;
 
@@ -507,7 +468,7 @@ static int handle_patch(struct session *s, const ProtobufCMessage *msg, uint64_t
 		r = wg_iface_patch(s->wg, change, why, sizeof(why));
 	wg_device_free(change);
 	if (r < 0)
-		return session_result(s, request_id, iface_code(r), NULL, why);
+		return session_result(s, request_id, session_write_code(r), NULL, why);
 	log_debug("peers patch: %zu upserted, %zu removed", m->n_upsert, m->n_remove);
 	return session_result(s, request_id, WIREGUI__ERROR_CODE__OK, NULL, "");
 }
@@ -557,14 +518,14 @@ static int handle_stats(struct session *s, const ProtobufCMessage *msg, uint64_t
 {
 	const Wiregui__StatsRequest *m = (const Wiregui__StatsRequest *)msg;
 	struct wg_device *dev = NULL;
-	struct verr err;
+	struct verr err = {0};
 	char why[256];
 	int r = validate_interface(m->interface, s->conf, "interface", &err);
 
 	if (r < 0)
 		return session_verr(s, request_id, r, &err);
 	if ((r = wg_iface_dump(s->wg, &dev, why, sizeof(why))) < 0)
-		return session_result(s, request_id, iface_code(r), NULL, why);
+		return session_result(s, request_id, session_write_code(r), NULL, why);
 	r = stats_send(s, request_id, dev);
 	wg_device_free(dev);
 	return r;

@@ -16,9 +16,14 @@
 #include "wg_iface.h"
 
 struct session;
+struct fw_table;
 
-/* wg: the interface requests act on (borrowed; outlives the session). */
-struct session *session_new(const struct agent_conf *conf, struct wg_iface *wg);
+/*
+ * wg: the interface requests act on; fw: the nftables table (both borrowed;
+ * they outlive the session).
+ */
+struct session *session_new(const struct agent_conf *conf, struct wg_iface *wg,
+			    struct fw_table *fw);
 void session_free(struct session *s);
 
 /* Replies queued beyond this: requests wait (see session_input). */

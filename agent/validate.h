@@ -12,6 +12,7 @@
 
 #include "agent.pb-c.h"
 #include "agent_conf.h"
+#include "fw.h"
 #include "wg.h"
 
 struct verr {
@@ -25,6 +26,11 @@ __attribute__((format(printf, 3, 4))) int verr_set(struct verr *err, const char 
 
 /* Allowed IPs one peer may carry. */
 #define VALIDATE_MAX_ALLOWED_IPS 256
+/*
+ * Allowed IPs of all peers, and device addresses of all firewall users,
+ * on average per peer of max_peers: what bounds a sync's memory.
+ */
+#define VALIDATE_ADDRS_PER_PEER 4ul
 
 /*
  * Results: 0; -EINVAL (INVALID_FIELD); -EPERM (NOT_ALLOWED: well-formed but
@@ -53,5 +59,46 @@ int validate_peer_removal(const ProtobufCBinaryData *key, const char *field, str
  * last one; on one it is a mistake).
  */
 int validate_peer_set(struct wg_device *dev, struct verr *err);
+
+/*
+ * The firewall. A rule, list[index] in err ("users[3].rules", 2 names
+ * "users[3].rules[2]"): id of 16 bytes, destination a network (host bits
+ * zero), protocol, ports 0/0 (any) or 1 <= from <= to <= 65535 (to 0: =
+ * from) with TCP or UDP, action.
+ */
+int validate_fw_rule(const Wiregui__FirewallRule *m, const char *list, size_t index,
+		     struct fw_rule *ret_rule, struct verr *err);
+/*
+ * A user, appended to s: id of 16 bytes; addresses hosts (/32, /128) inside
+ * peer_networks (-EPERM otherwise), at most FW_MAX_ADDRS_PER_USER; at most
+ * FW_MAX_RULES_PER_USER rules (-E2BIG beyond either). s is as it was on error.
+ */
+int validate_fw_user(const Wiregui__FirewallUser *m, const struct agent_conf *conf,
+		     const char *list, size_t index, struct fw_state *s, struct verr *err);
+/* field: "settings"; absent (NULL) is an error. */
+int validate_fw_settings(const Wiregui__FirewallSettings *m, const char *field,
+			 struct fw_settings *ret_settings, struct verr *err);
+/* An id of exactly FW_ID_LEN bytes (a user or rule to remove), field naming it. */
+int validate_fw_id(const ProtobufCBinaryData *id, const char *field, uint8_t ret_id[FW_ID_LEN],
+		   struct verr *err);
+
+/*
+ * A full sync's state, as its batches built it (before fw_state_normalize:
+ * errors name the users and rules by their place in the stream): no user id
+ * twice, no address twice (on one user or two), no rule id twice (users' and
+ * global rules alike); at most FW_MAX_GLOBAL_RULES global rules, max_users
+ * users and max_rules rules in all (-E2BIG).
+ */
+int validate_fw_state(const struct fw_state *s, const struct agent_conf *conf, struct verr *err);
+/*
+ * A patch (c->upsert as validate_fw_user and validate_fw_rule built it,
+ * not normalized yet) against cur, the table's state (normalized): the patch
+ * itself as validate_fw_state says, no id both upserted and removed or
+ * removed twice, and the state it makes keeps the same properties. An
+ * address or rule id may move from a user the patch removes or replaces.
+ * One pass over cur.
+ */
+int validate_fw_change(const struct fw_state *cur, const struct fw_change *c,
+		       const struct agent_conf *conf, struct verr *err);
 
 #endif

@@ -2,13 +2,15 @@
 /*
  * The agent's whole input path: bytes from the socket into the session
  * (frame header, length bound, protobuf decode, unknown-field check,
- * state machine, validation, handlers). The input is fed in two pieces
- * split where its first byte says (that byte is not input), to exercise
- * partial frames.
+ * state machine, validation, handlers), with in-memory WireGuard and
+ * nftables backends (the firewall's batches are built and parsed back as
+ * for the kernel). The input is fed in two pieces split where its first
+ * byte says (that byte is not input), to exercise partial frames.
  */
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fake_fw.h"
 #include "fake_wg.h"
 #include "frame.h"
 #include "fuzz.h"
@@ -22,6 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.interface = (char *)"wgfuzz0",
 		.nft_table = (char *)"wiregui_fuzz",
 		.max_peers = 2000,
+		.max_users = 1000,
+		.max_rules = 4000,
 		.listen_port = 51820,
 		.mtu = 1420,
 		/* 10.0.0.0/8 and fd00::/8: allowed IPs of any shape reach the backend. */
@@ -44,9 +48,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		split = size;
 	struct fake_wg *fake = fake_wg_new(conf.interface);
 	struct wg_iface *wg = fake ? wg_iface_new(&conf, &fake->base, key) : NULL;
-	struct session *s = wg ? session_new(&conf, wg) : NULL;
+	struct fake_fw *nft = fake_fw_new();
+	struct fw_table *fw = nft ? fw_table_new(&conf, &nft->base) : NULL;
+	struct session *s = wg && fw ? session_new(&conf, wg, fw) : NULL;
 	if (s == NULL) {
 		wg_iface_free(wg);
+		fw_table_free(fw);
 		return 0;
 	}
 	if (session_input(s, data, split) == 0)
@@ -71,5 +78,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap();
 	session_free(s);
 	wg_iface_free(wg);
+	fw_table_free(fw);
 	return 0;
 }

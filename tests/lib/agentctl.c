@@ -8,6 +8,7 @@
  *   agentctl -s SOCKET [-b BATCH] [-i IFACE] [-t SECONDS] [-T [-P PID]...] [-v] COMMAND ...
  *     hello             key=value lines: backend interface public_key listen_port
  *                       mtu addresses peers peers_generation max_peers max_batch
+ *                       nft_table firewall_generation max_users max_rules
  *     ping              "ok"
  *     sync GEN FILE|-   full sync of the peers in FILE, BATCH (1000) a batch
  *     patch FILE|-      lines "+ PEERLINE" (upsert) and "- PUBKEY_B64" (remove)
@@ -18,17 +19,44 @@
  *                       benchmarks time as a one-peer patch on an open
  *                       connection (the web's).
  *     stats             PUBKEY_B64 RX TX LATEST_HANDSHAKE ENDPOINT per peer
+ *     fwsync GEN FILE|- firewall full sync of the spec in FILE: its users, then
+ *                       its global rules, BATCH of them a batch; settings
+ *                       all off (default accept) when FILE has no settings line
+ *     fwpatch FILE|-    one FirewallPatch: FILE's user lines are upserts, each
+ *                       with the rules naming it, its global rules upserts, its
+ *                       "-" lines removals; a settings line makes it carry settings
  *   agentctl genpeers N V4NET V6NET [SEED]
  *                       N peer lines, keys and PSKs derived from SEED (1),
  *                       allowed IPs: host 2+i of V4NET (/32) and of V6NET (/128)
+ *   agentctl genfw N V4NET V6NET [RULES]
+ *                       a firewall spec: users 1..N, user i+1 with one device at
+ *                       host 2+i of V4NET and of V6NET (genpeers' peer i) and
+ *                       RULES (2, at most 1024) rules "u<i+1>r<k>", priority 10k:
+ *                       odd k "dst=192.0.2.<i%256>/32 proto=tcp ports=443+j
+ *                       accept", even k "dst=198.51.100.0/24 proto=udp
+ *                       ports=1000+j-2000+j drop", j = (k-1)/2
  *
  * PEERLINE: PUBKEY_B64 [psk=B64] [keepalive=N] [allowed=CIDR[,CIDR...]];
  * empty lines and lines starting with '#' are skipped. Keys are decoded
  * whatever their length and CIDRs may have host bits set: the tool sends
  * what it is given, so that tests can watch the agent refuse it.
  *
- * sync, patch and patcheach print "ok" or "error CODE FIELD: MESSAGE"
- * (FIELD "-" when the agent names none). Exit status: 0 ok, 1 the agent
+ * Firewall spec lines (empty and '#' lines skipped), words in any order:
+ *   settings [default=accept|drop] [isolation=on|off] [masq4=on|off] [masq6=on|off]
+ *   user ID [active|disabled] [addr=IP[,IP...]]
+ *   rule ID [user=ID] [prio=N] dst=CIDR [proto=tcp|udp|any] [ports=A[-B]] accept|drop
+ *   - user ID          (fwpatch only: remove the user)
+ *   - rule ID          (fwpatch only: remove a global rule)
+ * ID: 32 hex digits are the 16 bytes; other text of 1 to 16 bytes ("1",
+ * "alice", "r7") is zero-padded to 16. A rule with user=ID belongs to that
+ * user, whose line may come anywhere in the file; without user= it is
+ * global. A user is active unless "disabled"; addr= (which may repeat) and
+ * dst= take an address or a CIDR, sent as given (host bits and all); ports
+ * up to 4294967295 (B 0 or absent: port_to 0); prio a signed 32-bit number
+ * (0). Protocol any and every setting off unless said.
+ *
+ * ping, sync, patch, patcheach, fwsync and fwpatch print "ok" or "error
+ * CODE FIELD: MESSAGE" (FIELD "-" when the agent names none). Exit status: 0 ok, 1 the agent
  * answered with an error, 2 usage, input or connection trouble (said on
  * stderr). After an error Result the tool finishes the stream it was in and
  * checks that the same connection still answers a Ping: the agent must keep
@@ -42,9 +70,9 @@
  * the web (which keeps its connection) waits for them, and prints
  * "elapsed_ms MS" on stderr (CLOCK_MONOTONIC, microsecond resolution): sync
  * from sending PeersSyncBegin to the End's Result (encoding the batches
- * included; reading FILE, connecting and the Hello not), patch and ping
- * from the send to the Result, patcheach from the first send to the last
- * Result, stats from the request to the last reply. Printed only when the
+ * included; reading FILE, connecting and the Hello not), fwsync likewise,
+ * patch, fwpatch and ping from the send to the Result, patcheach from the
+ * first send to the last Result, stats from the request to the last reply. Printed only when the
  * agent answered (also for an error Result). Then "cpu_ms self MS sys MS",
  * the tool's own CPU time over the same span and the part of it spent in
  * the kernel, and for each -P PID (up to 4) "cpu_ms PID MS sys MS": the CPU
@@ -298,17 +326,34 @@ static void peer_list_free(struct peer_list *l)
 	*l = (struct peer_list){0};
 }
 
+/*
+ * Room for one more item in the array *items_ptr points at (n used, *cap
+ * allocated, size bytes each): the new item's address (not counted yet in
+ * n), or NULL when out of memory.
+ */
+static void *append_slot(void *items_ptr, size_t *cap, size_t n, size_t size)
+{
+	void **items = items_ptr;
+
+	if (n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		void *p = realloc(*items, ncap * size);
+		if (p == NULL)
+			return NULL;
+		*items = p;
+		*cap = ncap;
+	}
+	return (char *)*items + n * size;
+}
+
 static int peer_list_add(struct peer_list *l, Wiregui__Peer *p)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		Wiregui__Peer **items = realloc(l->items, cap * sizeof(*items));
-		if (items == NULL)
-			return -ENOMEM;
-		l->items = items;
-		l->cap = cap;
-	}
-	l->items[l->n++] = p;
+	Wiregui__Peer **slot = append_slot(&l->items, &l->cap, l->n, sizeof(*slot));
+
+	if (slot == NULL)
+		return -ENOMEM;
+	*slot = p;
+	l->n++;
 	return 0;
 }
 
@@ -322,32 +367,22 @@ static void key_list_free(struct key_list *l)
 
 static int key_list_add(struct key_list *l, const char *b64)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		ProtobufCBinaryData *items = realloc(l->items, cap * sizeof(*items));
-		if (items == NULL)
-			return -ENOMEM;
-		l->items = items;
-		l->cap = cap;
-	}
-	int r = bytes_from_b64(b64, &l->items[l->n]);
+	ProtobufCBinaryData *slot = append_slot(&l->items, &l->cap, l->n, sizeof(*slot));
+	int r = slot != NULL ? bytes_from_b64(b64, slot) : -ENOMEM;
+
 	if (r == 0)
 		l->n++;
 	return r;
 }
 
-static int peer_add_cidr(Wiregui__Peer *p, const char *text)
+/* A CIDR (host bits may be set: sent as given) as a new message. */
+static int cidr_new(const char *text, unsigned flags, Wiregui__Cidr **ret)
 {
 	struct ip_cidr cidr;
-	Wiregui__Cidr **ips;
 	Wiregui__Cidr *c;
 
-	if (ip_cidr_parse(text, IP_CIDR_ALLOW_HOST_BITS, &cidr) < 0)
+	if (ip_cidr_parse(text, flags | IP_CIDR_ALLOW_HOST_BITS, &cidr) < 0)
 		return -EINVAL;
-	ips = realloc(p->allowed_ips, (p->n_allowed_ips + 1) * sizeof(*ips));
-	if (ips == NULL)
-		return -ENOMEM;
-	p->allowed_ips = ips;
 	c = malloc(sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
@@ -357,19 +392,25 @@ static int peer_add_cidr(Wiregui__Peer *p, const char *text)
 		free(c);
 		return -ENOMEM;
 	}
-	p->allowed_ips[p->n_allowed_ips++] = c;
+	*ret = c;
 	return 0;
 }
 
-static int peer_set_allowed(Wiregui__Peer *p, char *list)
+/* "CIDR[,CIDR...]" (list modified) appended to *items, n of them. */
+static int cidrs_add(char *list, unsigned flags, Wiregui__Cidr ***items, size_t *n)
 {
 	char *save = NULL;
 
 	for (char *tok = strtok_r(list, ",", &save); tok != NULL;
 	     tok = strtok_r(NULL, ",", &save)) {
-		int r = peer_add_cidr(p, tok);
+		Wiregui__Cidr **ips = realloc(*items, (*n + 1) * sizeof(*ips));
+		if (ips == NULL)
+			return -ENOMEM;
+		*items = ips;
+		int r = cidr_new(tok, flags, &ips[*n]);
 		if (r < 0)
 			return r;
+		(*n)++;
 	}
 	return 0;
 }
@@ -391,7 +432,7 @@ static int peer_set_option(Wiregui__Peer *p, char *opt)
 		return 0;
 	}
 	if (strncmp(opt, "allowed=", 8) == 0)
-		return peer_set_allowed(p, opt + 8);
+		return cidrs_add(opt + 8, 0, &p->allowed_ips, &p->n_allowed_ips);
 	return -EINVAL;
 }
 
@@ -492,6 +533,422 @@ static int patch_line(char *line, const char *where, void *data)
 	return trouble("%s: expected '+ PEERLINE' or '- PUBKEY'", where);
 }
 
+/* ---- the firewall from text ------------------------------------------------ */
+
+#define FW_ID_BYTES 16
+#define GENFW_MAX_RULES 1024u
+
+/* A rule naming its user (user=ID): it joins that user once the whole file is read. */
+struct scoped_rule {
+	Wiregui__FirewallRule *rule; /* NULL once it joined */
+	uint8_t user[FW_ID_BYTES];
+	char *where;
+};
+
+/*
+ * A firewall spec file. One FirewallPatch holds what it says: fwpatch sends
+ * it as it is, fwsync streams its users and global rules.
+ */
+struct fw_input {
+	bool patch; /* fwpatch: "- user" and "- rule" lines allowed */
+	Wiregui__FirewallPatch *spec;
+	size_t cap_users, cap_globals, cap_rm_users, cap_rm_rules;
+	struct scoped_rule *scoped;
+	size_t n_scoped, cap_scoped;
+};
+
+static void fw_input_free(struct fw_input *in)
+{
+	for (size_t i = 0; i < in->n_scoped; i++) {
+		if (in->scoped[i].rule != NULL)
+			protobuf_c_message_free_unpacked(&in->scoped[i].rule->base, NULL);
+		free(in->scoped[i].where);
+	}
+	free(in->scoped);
+	if (in->spec != NULL)
+		protobuf_c_message_free_unpacked(&in->spec->base, NULL);
+	*in = (struct fw_input){0};
+}
+
+/* 32 hex digits are the 16 bytes; other text of 1 to 16 bytes is zero-padded. */
+static int fw_id_parse(const char *text, uint8_t id[FW_ID_BYTES])
+{
+	size_t len = strlen(text);
+
+	memset(id, 0, FW_ID_BYTES);
+	if (len == 2 * FW_ID_BYTES && strspn(text, "0123456789abcdefABCDEF") == len) {
+		for (size_t i = 0; i < FW_ID_BYTES; i++) {
+			char byte[3] = {text[2 * i], text[2 * i + 1], '\0'};
+			id[i] = (uint8_t)strtoul(byte, NULL, 16);
+		}
+		return 0;
+	}
+	if (len == 0 || len > FW_ID_BYTES)
+		return -EINVAL;
+	memcpy(id, text, len);
+	return 0;
+}
+
+static int fw_id_bytes(const char *text, ProtobufCBinaryData *ret)
+{
+	uint8_t id[FW_ID_BYTES];
+
+	return fw_id_parse(text, id) < 0 ? -EINVAL : bytes_set(ret, id, sizeof(id));
+}
+
+/* tok is "name=VALUE": VALUE in *ret_value. */
+static bool fw_opt(const char *tok, const char *name, const char **ret_value)
+{
+	size_t len = strlen(name);
+
+	if (strncmp(tok, name, len) != 0 || tok[len] != '=')
+		return false;
+	*ret_value = tok + len + 1;
+	return true;
+}
+
+/* value's index in words (NULL-terminated), or -EINVAL. */
+static int fw_word(const char *value, const char *const *words)
+{
+	for (int i = 0; words[i] != NULL; i++)
+		if (strcmp(value, words[i]) == 0)
+			return i;
+	return -EINVAL;
+}
+
+static const char *const fw_on_off[] = {"off", "on", NULL};
+/* In the order of the enums Protocol and Action. */
+static const char *const fw_protos[] = {"any", "tcp", "udp", NULL};
+static const char *const fw_actions[] = {"accept", "drop", NULL};
+
+/* "A" or "A-B", each at most UINT32_MAX (the agent checks the port range). */
+static int fw_ports_parse(const char *value, uint32_t *from, uint32_t *to)
+{
+	char buf[32];
+	uint64_t a, b = 0;
+	char *dash;
+
+	if (snprintf(buf, sizeof(buf), "%s", value) >= (int)sizeof(buf))
+		return -EINVAL;
+	dash = strchr(buf, '-');
+	if (dash != NULL) {
+		*dash = '\0';
+		if (parse_u64(dash + 1, UINT32_MAX, &b) < 0)
+			return -EINVAL;
+	}
+	if (parse_u64(buf, UINT32_MAX, &a) < 0)
+		return -EINVAL;
+	*from = (uint32_t)a;
+	*to = (uint32_t)b;
+	return 0;
+}
+
+static int fw_prio_parse(const char *value, int32_t *ret)
+{
+	char *end;
+
+	errno = 0;
+	long v = strtol(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || v < INT32_MIN || v > INT32_MAX)
+		return -EINVAL;
+	*ret = (int32_t)v;
+	return 0;
+}
+
+/* One word of a rule line after its id; a user= is kept in *scoped. */
+static int fw_rule_option(Wiregui__FirewallRule *r, char *tok, struct scoped_rule *scoped,
+			  bool *has_action)
+{
+	const char *v;
+	int i;
+
+	if (fw_opt(tok, "user", &v)) {
+		scoped->rule = r;
+		return fw_id_parse(v, scoped->user);
+	}
+	if (fw_opt(tok, "prio", &v))
+		return fw_prio_parse(v, &r->priority);
+	if (fw_opt(tok, "dst", &v)) {
+		if (r->destination != NULL)
+			return -EINVAL;
+		return cidr_new(v, IP_CIDR_ALLOW_BARE, &r->destination);
+	}
+	if (fw_opt(tok, "proto", &v)) {
+		if ((i = fw_word(v, fw_protos)) < 0)
+			return i;
+		r->protocol = (Wiregui__Protocol)i;
+		return 0;
+	}
+	if (fw_opt(tok, "ports", &v))
+		return fw_ports_parse(v, &r->port_from, &r->port_to);
+	if ((i = fw_word(tok, fw_actions)) < 0)
+		return i;
+	r->action = (Wiregui__Action)i;
+	*has_action = true;
+	return 0;
+}
+
+/* The words of a rule line after "rule" into a new rule. */
+static int fw_rule_parse(char **save, const char *where, Wiregui__FirewallRule **ret,
+			 struct scoped_rule *scoped)
+{
+	Wiregui__FirewallRule *r = calloc(1, sizeof(*r));
+	char *tok = strtok_r(NULL, " \t", save);
+	bool has_action = false;
+
+	if (r == NULL)
+		return trouble("out of memory");
+	wiregui__firewall_rule__init(r);
+	if (tok == NULL || fw_id_bytes(tok, &r->id) < 0) {
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+		return trouble("%s: a rule needs an id (32 hex digits, or 1 to 16 bytes of text)",
+			       where);
+	}
+	while ((tok = strtok_r(NULL, " \t", save)) != NULL)
+		if (fw_rule_option(r, tok, scoped, &has_action) < 0) {
+			protobuf_c_message_free_unpacked(&r->base, NULL);
+			return trouble("%s: bad rule word '%.40s'", where, tok);
+		}
+	if (r->destination == NULL || !has_action) {
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+		return trouble("%s: a rule needs dst= and accept or drop", where);
+	}
+	*ret = r;
+	return 0;
+}
+
+/* A rule line: global, or kept aside until its user is known. */
+static int fw_rule_line(struct fw_input *in, char **save, const char *where)
+{
+	Wiregui__FirewallPatch *spec = in->spec;
+	struct scoped_rule scoped = {0};
+	Wiregui__FirewallRule *r = NULL;
+	int ret = fw_rule_parse(save, where, &r, &scoped);
+
+	if (ret != 0)
+		return ret;
+	if (scoped.rule != NULL) {
+		struct scoped_rule *slot =
+			append_slot(&in->scoped, &in->cap_scoped, in->n_scoped, sizeof(*slot));
+		if (slot != NULL && (scoped.where = strdup(where)) != NULL) {
+			*slot = scoped;
+			in->n_scoped++;
+			return 0;
+		}
+	} else {
+		Wiregui__FirewallRule **slot =
+			append_slot(&spec->upsert_global_rules, &in->cap_globals,
+				    spec->n_upsert_global_rules, sizeof(*slot));
+		if (slot != NULL) {
+			*slot = r;
+			spec->n_upsert_global_rules++;
+			return 0;
+		}
+	}
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return trouble("out of memory");
+}
+
+static int fw_user_option(Wiregui__FirewallUser *u, char *tok)
+{
+	const char *v;
+
+	if (strcmp(tok, "active") == 0 || strcmp(tok, "disabled") == 0) {
+		u->active = tok[0] == 'a';
+		return 0;
+	}
+	if (fw_opt(tok, "addr", &v))
+		return cidrs_add(tok + 5, IP_CIDR_ALLOW_BARE, &u->addresses, &u->n_addresses);
+	return -EINVAL;
+}
+
+/* A user line: an upserted user (its rules join it later). */
+static int fw_user_line(struct fw_input *in, char **save, const char *where)
+{
+	Wiregui__FirewallPatch *spec = in->spec;
+	Wiregui__FirewallUser *u = calloc(1, sizeof(*u));
+	char *tok = strtok_r(NULL, " \t", save);
+	Wiregui__FirewallUser **slot;
+
+	if (u == NULL)
+		return trouble("out of memory");
+	wiregui__firewall_user__init(u);
+	u->active = true;
+	if (tok == NULL || fw_id_bytes(tok, &u->id) < 0) {
+		protobuf_c_message_free_unpacked(&u->base, NULL);
+		return trouble("%s: a user needs an id (32 hex digits, or 1 to 16 bytes of text)",
+			       where);
+	}
+	while ((tok = strtok_r(NULL, " \t", save)) != NULL)
+		if (fw_user_option(u, tok) < 0) {
+			protobuf_c_message_free_unpacked(&u->base, NULL);
+			return trouble("%s: bad user word '%.40s'", where, tok);
+		}
+	slot = append_slot(&spec->upsert_users, &in->cap_users, spec->n_upsert_users,
+			   sizeof(*slot));
+	if (slot == NULL) {
+		protobuf_c_message_free_unpacked(&u->base, NULL);
+		return trouble("out of memory");
+	}
+	*slot = u;
+	spec->n_upsert_users++;
+	return 0;
+}
+
+static int fw_settings_option(Wiregui__FirewallSettings *fs, const char *tok)
+{
+	static const char *const names[] = {"isolation", "masq4", "masq6"};
+	protobuf_c_boolean *flags[] = {&fs->client_isolation, &fs->masquerade_ipv4,
+				       &fs->masquerade_ipv6};
+	const char *v;
+	int i;
+
+	if (fw_opt(tok, "default", &v)) {
+		if ((i = fw_word(v, fw_actions)) < 0)
+			return i;
+		fs->default_action = (Wiregui__Action)i;
+		return 0;
+	}
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+		if (fw_opt(tok, names[k], &v)) {
+			if ((i = fw_word(v, fw_on_off)) < 0)
+				return i;
+			*flags[k] = i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static int fw_settings_line(struct fw_input *in, char **save, const char *where)
+{
+	Wiregui__FirewallSettings *fs;
+	char *tok;
+
+	if (in->spec->settings != NULL)
+		return trouble("%s: settings given twice", where);
+	fs = malloc(sizeof(*fs));
+	if (fs == NULL)
+		return trouble("out of memory");
+	wiregui__firewall_settings__init(fs);
+	in->spec->settings = fs;
+	while ((tok = strtok_r(NULL, " \t", save)) != NULL)
+		if (fw_settings_option(fs, tok) < 0)
+			return trouble("%s: bad settings word '%.40s'", where, tok);
+	return 0;
+}
+
+/* "- user ID" or "- rule ID": a removal (fwpatch only). */
+static int fw_removal_line(struct fw_input *in, char **save, const char *where)
+{
+	Wiregui__FirewallPatch *spec = in->spec;
+	const char *what = strtok_r(NULL, " \t", save);
+	const char *id = strtok_r(NULL, " \t", save);
+	bool user = what != NULL && strcmp(what, "user") == 0;
+	ProtobufCBinaryData *slot;
+
+	if (!in->patch)
+		return trouble("%s: removals ('-' lines) are for fwpatch", where);
+	if (what == NULL || (!user && strcmp(what, "rule") != 0) || id == NULL ||
+	    strtok_r(NULL, " \t", save) != NULL)
+		return trouble("%s: expected '- user ID' or '- rule ID'", where);
+	if (user)
+		slot = append_slot(&spec->remove_users, &in->cap_rm_users, spec->n_remove_users,
+				   sizeof(*slot));
+	else
+		slot = append_slot(&spec->remove_global_rules, &in->cap_rm_rules,
+				   spec->n_remove_global_rules, sizeof(*slot));
+	if (slot == NULL)
+		return trouble("out of memory");
+	if (fw_id_bytes(id, slot) < 0)
+		return trouble("%s: bad id '%.40s'", where, id);
+	if (user)
+		spec->n_remove_users++;
+	else
+		spec->n_remove_global_rules++;
+	return 0;
+}
+
+static int fw_line(char *line, const char *where, void *data)
+{
+	static const struct {
+		const char *word;
+		int (*fn)(struct fw_input *in, char **save, const char *where);
+	} kinds[] = {
+		{"settings", fw_settings_line},
+		{"user", fw_user_line},
+		{"rule", fw_rule_line},
+		{"-", fw_removal_line},
+	};
+	char *save = NULL;
+	const char *word = strtok_r(line, " \t", &save);
+
+	for (size_t i = 0; word != NULL && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(word, kinds[i].word) == 0)
+			return kinds[i].fn(data, &save, where);
+	return trouble("%s: expected a settings, user, rule or '-' line", where);
+}
+
+static int fw_user_cmp(const void *a, const void *b)
+{
+	const Wiregui__FirewallUser *x = *(const Wiregui__FirewallUser *const *)a;
+	const Wiregui__FirewallUser *y = *(const Wiregui__FirewallUser *const *)b;
+
+	return memcmp(x->id.data, y->id.data, FW_ID_BYTES);
+}
+
+/* Each user= rule joins its user, in the order of the file. */
+static int fw_rules_join(struct fw_input *in, Wiregui__FirewallUser **by_id)
+{
+	const Wiregui__FirewallPatch *spec = in->spec;
+	Wiregui__FirewallUser key = WIREGUI__FIREWALL_USER__INIT;
+	const Wiregui__FirewallUser *keyp = &key;
+
+	for (size_t i = 0; i < in->n_scoped; i++) {
+		struct scoped_rule *sr = &in->scoped[i];
+		key.id = (ProtobufCBinaryData){FW_ID_BYTES, sr->user};
+		Wiregui__FirewallUser **found =
+			bsearch(&keyp, by_id, spec->n_upsert_users, sizeof(*by_id), fw_user_cmp);
+		if (found == NULL)
+			return trouble("%s: user= names no user of the file", sr->where);
+		Wiregui__FirewallUser *u = *found;
+		Wiregui__FirewallRule **rules =
+			realloc(u->rules, (u->n_rules + 1) * sizeof(*rules));
+		if (rules == NULL)
+			return trouble("out of memory");
+		u->rules = rules;
+		rules[u->n_rules++] = sr->rule;
+		sr->rule = NULL;
+	}
+	return 0;
+}
+
+/* Read a spec file (path or "-") into in. */
+static int fw_input_read(struct fw_input *in, const char *path, bool patch)
+{
+	Wiregui__FirewallUser **by_id;
+	int r;
+
+	*in = (struct fw_input){.patch = patch};
+	in->spec = malloc(sizeof(*in->spec));
+	if (in->spec == NULL)
+		return trouble("out of memory");
+	wiregui__firewall_patch__init(in->spec);
+	if ((r = read_lines(path, fw_line, in)) != 0)
+		return r;
+	if (in->spec->n_upsert_users == 0 && in->n_scoped > 0)
+		return trouble("%s: user= names no user of the file", in->scoped[0].where);
+	if (in->n_scoped == 0)
+		return 0;
+	by_id = malloc(in->spec->n_upsert_users * sizeof(*by_id));
+	if (by_id == NULL)
+		return trouble("out of memory");
+	memcpy(by_id, in->spec->upsert_users, in->spec->n_upsert_users * sizeof(*by_id));
+	qsort(by_id, in->spec->n_upsert_users, sizeof(*by_id), fw_user_cmp);
+	r = fw_rules_join(in, by_id);
+	free(by_id);
+	return r;
+}
+
 /* ---- the connection ------------------------------------------------------- */
 
 static int write_all(int fd, const uint8_t *buf, size_t len)
@@ -525,15 +982,28 @@ static int read_exact(int fd, uint8_t *buf, size_t len)
 	return 0;
 }
 
-/* Every request carries request_id as its field 1. */
-static uint64_t request_id_of(const ProtobufCMessage *msg)
+/* Every request carries request_id as its field 1: its offset, or 0 (none). */
+static size_t request_id_offset(const ProtobufCMessage *msg)
 {
 	const ProtobufCFieldDescriptor *f =
 		protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, "request_id");
 
-	if (f == NULL || f->type != PROTOBUF_C_TYPE_UINT64)
-		return 0;
-	return *(const uint64_t *)(const void *)((const char *)msg + f->offset);
+	return f != NULL && f->type == PROTOBUF_C_TYPE_UINT64 ? f->offset : 0;
+}
+
+static uint64_t request_id_of(const ProtobufCMessage *msg)
+{
+	size_t off = request_id_offset(msg);
+
+	return off ? *(const uint64_t *)(const void *)((const char *)msg + off) : 0;
+}
+
+static void request_id_set(ProtobufCMessage *msg, uint64_t id)
+{
+	size_t off = request_id_offset(msg);
+
+	if (off)
+		*(uint64_t *)(void *)((char *)msg + off) = id;
 }
 
 static int conn_send(struct conn *c, uint16_t type, const ProtobufCMessage *msg)
@@ -633,18 +1103,19 @@ static int conn_result(struct conn *c, uint64_t id, bool print)
 	return r;
 }
 
-/* Send a request whose request_id is id and wait for its Result. */
-static int conn_request(struct conn *c, uint16_t type, const ProtobufCMessage *msg, uint64_t id,
-			bool print)
-{
-	int r = conn_send(c, type, msg);
-
-	return r != 0 ? r : conn_result(c, id, print);
-}
-
 static uint64_t conn_next_id(struct conn *c)
 {
 	return c->next_id++;
+}
+
+/* Give msg the next request id, send it and wait for its Result. */
+static int conn_request(struct conn *c, uint16_t type, ProtobufCMessage *msg, bool print)
+{
+	uint64_t id = conn_next_id(c);
+
+	request_id_set(msg, id);
+	int r = conn_send(c, type, msg);
+	return r != 0 ? r : conn_result(c, id, print);
 }
 
 static int64_t ts_us(const struct timespec *t1, const struct timespec *t0)
@@ -762,9 +1233,8 @@ static int conn_check_alive(struct conn *c)
 {
 	Wiregui__Ping ping = WIREGUI__PING__INIT;
 
-	ping.request_id = conn_next_id(c);
 	fflush(stdout);
-	int r = conn_request(c, WIREGUI__MSG_TYPE__MSG_PING, &ping.base, ping.request_id, true);
+	int r = conn_request(c, WIREGUI__MSG_TYPE__MSG_PING, &ping.base, true);
 	if (r != EXIT_OK)
 		return trouble("after the error, the connection no longer answers a Ping");
 	return EXIT_REFUSED;
@@ -880,7 +1350,25 @@ static int cmd_hello(struct conn *c, const struct options *o, char **argv)
 	printf("\npeers=%" PRIu32 "\npeers_generation=%" PRIu64 "\nmax_peers=%" PRIu32
 	       "\nmax_batch=%" PRIu32 "\n",
 	       ifs->peer_count, h->peers_generation, h->max_peers, h->max_batch);
+	printf("nft_table=%s\nfirewall_generation=%" PRIu64 "\nmax_users=%" PRIu32
+	       "\nmax_rules=%" PRIu32 "\n",
+	       h->nft_table, h->firewall_generation, h->max_users, h->max_rules);
 	return EXIT_OK;
+}
+
+/*
+ * A request answered by a Result, timed (-T): "ok", or the error printed and
+ * the connection checked to still serve.
+ */
+static int request_once(struct conn *c, uint16_t type, ProtobufCMessage *msg)
+{
+	conn_timer_start(c);
+	int r = conn_timer_stop(c, conn_request(c, type, msg, true));
+	if (r == EXIT_OK)
+		puts("ok");
+	else if (r == EXIT_REFUSED)
+		r = conn_check_alive(c);
+	return r;
 }
 
 static int cmd_ping(struct conn *c, const struct options *o, char **argv)
@@ -889,23 +1377,16 @@ static int cmd_ping(struct conn *c, const struct options *o, char **argv)
 
 	(void)o;
 	(void)argv;
-	ping.request_id = conn_next_id(c);
-	conn_timer_start(c);
-	int r = conn_request(c, WIREGUI__MSG_TYPE__MSG_PING, &ping.base, ping.request_id, true);
-	conn_timer_stop(c, r);
-	if (r == EXIT_OK)
-		puts("ok");
-	return r;
+	return request_once(c, WIREGUI__MSG_TYPE__MSG_PING, &ping.base);
 }
 
 /*
  * One Batch or the End of a stream. Once a step was refused, the agent must
  * refuse every later one of the stream too: only the first error is printed.
  */
-static int sync_step(struct conn *c, uint16_t type, const ProtobufCMessage *msg, uint64_t id,
-		     int *first)
+static int sync_step(struct conn *c, uint16_t type, ProtobufCMessage *msg, int *first)
 {
-	int r = conn_request(c, type, msg, id, *first == EXIT_OK);
+	int r = conn_request(c, type, msg, *first == EXIT_OK);
 
 	if (r == EXIT_OK && *first != EXIT_OK)
 		return trouble("the agent accepted a %s after an error in the same stream",
@@ -915,50 +1396,81 @@ static int sync_step(struct conn *c, uint16_t type, const ProtobufCMessage *msg,
 	return r == EXIT_TROUBLE ? r : 0;
 }
 
-/* Begin, the batches, End: EXIT_OK, EXIT_REFUSED (printed) or EXIT_TROUBLE. */
-static int sync_stream(struct conn *c, const struct options *o, uint64_t gen,
-		       const struct peer_list *peers, int *first)
-{
-	Wiregui__PeersSyncBegin begin = WIREGUI__PEERS_SYNC_BEGIN__INIT;
-	Wiregui__PeersSyncEnd end = WIREGUI__PEERS_SYNC_END__INIT;
-	int r;
+/*
+ * A full sync to send: the caller's Begin, Batch and End messages (request
+ * ids are set here), and n entries that fill() puts into the Batch, from
+ * entry from on, count of them.
+ */
+struct stream {
+	uint16_t begin_type, batch_type, end_type;
+	ProtobufCMessage *begin, *batch, *end;
+	size_t n;
+	void (*fill)(const struct stream *st, size_t from, size_t count);
+	const void *entries;
+};
 
-	begin.request_id = conn_next_id(c);
-	begin.interface = (char *)c->interface;
-	begin.generation = gen;
-	begin.total = (uint32_t)peers->n;
-	r = conn_request(c, WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BEGIN, &begin.base, begin.request_id,
-			 true);
+/* Begin, the batches, End: EXIT_OK, EXIT_REFUSED (printed) or EXIT_TROUBLE. */
+static int sync_stream(struct conn *c, const struct options *o, const struct stream *st, int *first)
+{
+	int r = conn_request(c, st->begin_type, st->begin, true);
+
 	if (r != EXIT_OK)
 		return r;
-	for (size_t i = 0; i < peers->n; i += o->batch) {
-		Wiregui__PeersSyncBatch batch = WIREGUI__PEERS_SYNC_BATCH__INIT;
-		batch.request_id = conn_next_id(c);
-		batch.peers = peers->items + i;
-		batch.n_peers = peers->n - i < o->batch ? peers->n - i : o->batch;
-		r = sync_step(c, WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BATCH, &batch.base,
-			      batch.request_id, first);
+	for (size_t i = 0; i < st->n; i += o->batch) {
+		st->fill(st, i, st->n - i < o->batch ? st->n - i : o->batch);
+		r = sync_step(c, st->batch_type, st->batch, first);
 		if (r != 0)
 			return r;
 	}
-	end.request_id = conn_next_id(c);
-	end.generation = gen;
-	r = sync_step(c, WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_END, &end.base, end.request_id, first);
+	r = sync_step(c, st->end_type, st->end, first);
 	return r != 0 ? r : *first;
 }
 
-static int sync_send(struct conn *c, const struct options *o, uint64_t gen,
-		     const struct peer_list *peers)
+static int sync_send(struct conn *c, const struct options *o, const struct stream *st)
 {
 	int first = EXIT_OK;
 
 	conn_timer_start(c);
-	int r = conn_timer_stop(c, sync_stream(c, o, gen, peers, &first));
+	int r = conn_timer_stop(c, sync_stream(c, o, st, &first));
 	if (r == EXIT_REFUSED)
 		return conn_check_alive(c);
 	if (r == EXIT_OK)
 		puts("ok");
 	return r;
+}
+
+static void peers_fill(const struct stream *st, size_t from, size_t count)
+{
+	const struct peer_list *peers = st->entries;
+	Wiregui__PeersSyncBatch *batch = (Wiregui__PeersSyncBatch *)st->batch;
+
+	batch->peers = peers->items + from;
+	batch->n_peers = count;
+}
+
+static int peers_sync_send(struct conn *c, const struct options *o, uint64_t gen,
+			   const struct peer_list *peers)
+{
+	Wiregui__PeersSyncBegin begin = WIREGUI__PEERS_SYNC_BEGIN__INIT;
+	Wiregui__PeersSyncBatch batch = WIREGUI__PEERS_SYNC_BATCH__INIT;
+	Wiregui__PeersSyncEnd end = WIREGUI__PEERS_SYNC_END__INIT;
+	const struct stream st = {
+		WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BEGIN,
+		WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BATCH,
+		WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_END,
+		&begin.base,
+		&batch.base,
+		&end.base,
+		peers->n,
+		peers_fill,
+		peers,
+	};
+
+	begin.interface = (char *)c->interface;
+	begin.generation = gen;
+	begin.total = (uint32_t)peers->n;
+	end.generation = gen;
+	return sync_send(c, o, &st);
 }
 
 static int cmd_sync(struct conn *c, const struct options *o, char **argv)
@@ -975,7 +1487,7 @@ static int cmd_sync(struct conn *c, const struct options *o, char **argv)
 	if (r == 0 && peers.n > UINT32_MAX)
 		r = trouble("sync: too many peers");
 	if (r == 0)
-		r = sync_send(c, o, gen, &peers);
+		r = peers_sync_send(c, o, gen, &peers);
 	peer_list_free(&peers);
 	return r;
 }
@@ -991,20 +1503,12 @@ static int cmd_patch(struct conn *c, const struct options *o, char **argv)
 	if (r == 0)
 		r = read_lines(argv[0], patch_line, &in);
 	if (r == 0) {
-		patch.request_id = conn_next_id(c);
 		patch.interface = (char *)c->interface;
 		patch.upsert = in.upsert.items;
 		patch.n_upsert = in.upsert.n;
 		patch.remove = in.remove.items;
 		patch.n_remove = in.remove.n;
-		conn_timer_start(c);
-		r = conn_request(c, WIREGUI__MSG_TYPE__MSG_PEERS_PATCH, &patch.base,
-				 patch.request_id, true);
-		conn_timer_stop(c, r);
-		if (r == EXIT_OK)
-			puts("ok");
-		else if (r == EXIT_REFUSED)
-			r = conn_check_alive(c);
+		r = request_once(c, WIREGUI__MSG_TYPE__MSG_PEERS_PATCH, &patch.base);
 	}
 	peer_list_free(&in.upsert);
 	key_list_free(&in.remove);
@@ -1016,11 +1520,9 @@ static int patch_timed(struct conn *c, Wiregui__PeersPatch *patch, const char *w
 {
 	struct timespec t0, t1;
 
-	patch->request_id = conn_next_id(c);
 	patch->interface = (char *)c->interface;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int r = conn_request(c, WIREGUI__MSG_TYPE__MSG_PEERS_PATCH, &patch->base, patch->request_id,
-			     true);
+	int r = conn_request(c, WIREGUI__MSG_TYPE__MSG_PEERS_PATCH, &patch->base, true);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (r == EXIT_OK) {
 		int64_t us = ts_us(&t1, &t0);
@@ -1131,6 +1633,71 @@ static int cmd_stats(struct conn *c, const struct options *o, char **argv)
 	return r == EXIT_REFUSED ? conn_check_alive(c) : r;
 }
 
+/* Users first, then global rules: entries from..from+count of them. */
+static void fw_fill(const struct stream *st, size_t from, size_t count)
+{
+	const Wiregui__FirewallPatch *spec = st->entries;
+	Wiregui__FirewallSyncBatch *batch = (Wiregui__FirewallSyncBatch *)st->batch;
+	size_t nu = spec->n_upsert_users, end = from + count;
+	size_t u0 = from < nu ? from : nu, u1 = end < nu ? end : nu;
+	size_t g0 = from > nu ? from - nu : 0, g1 = end > nu ? end - nu : 0;
+
+	batch->n_users = u1 - u0;
+	batch->users = batch->n_users ? spec->upsert_users + u0 : NULL;
+	batch->n_global_rules = g1 - g0;
+	batch->global_rules = batch->n_global_rules ? spec->upsert_global_rules + g0 : NULL;
+}
+
+static int cmd_fwsync(struct conn *c, const struct options *o, char **argv)
+{
+	Wiregui__FirewallSyncBegin begin = WIREGUI__FIREWALL_SYNC_BEGIN__INIT;
+	Wiregui__FirewallSyncBatch batch = WIREGUI__FIREWALL_SYNC_BATCH__INIT;
+	Wiregui__FirewallSyncEnd end = WIREGUI__FIREWALL_SYNC_END__INIT;
+	Wiregui__FirewallSettings settings = WIREGUI__FIREWALL_SETTINGS__INIT;
+	struct fw_input in;
+	uint64_t gen;
+
+	if (parse_u64(argv[0], UINT64_MAX, &gen) < 0)
+		return trouble("fwsync: bad generation '%s'", argv[0]);
+	int r = fw_input_read(&in, argv[1], false);
+	const Wiregui__FirewallPatch *spec = in.spec;
+	if (r == 0 &&
+	    (spec->n_upsert_users > UINT32_MAX || spec->n_upsert_global_rules > UINT32_MAX))
+		r = trouble("fwsync: too many users or rules");
+	if (r == 0) {
+		const struct stream st = {
+			WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BEGIN,
+			WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BATCH,
+			WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_END,
+			&begin.base,
+			&batch.base,
+			&end.base,
+			spec->n_upsert_users + spec->n_upsert_global_rules,
+			fw_fill,
+			spec,
+		};
+		begin.generation = end.generation = gen;
+		begin.settings = spec->settings != NULL ? spec->settings : &settings;
+		begin.total_users = (uint32_t)spec->n_upsert_users;
+		begin.total_global_rules = (uint32_t)spec->n_upsert_global_rules;
+		r = sync_send(c, o, &st);
+	}
+	fw_input_free(&in);
+	return r;
+}
+
+static int cmd_fwpatch(struct conn *c, const struct options *o, char **argv)
+{
+	struct fw_input in;
+
+	(void)o;
+	int r = fw_input_read(&in, argv[0], true);
+	if (r == 0)
+		r = request_once(c, WIREGUI__MSG_TYPE__MSG_FIREWALL_PATCH, &in.spec->base);
+	fw_input_free(&in);
+	return r;
+}
+
 /* ---- genpeers --------------------------------------------------------------- */
 
 static uint64_t splitmix64(uint64_t *state)
@@ -1197,29 +1764,85 @@ static void gen_peer(uint64_t seed, uint64_t i, const struct ip_cidr *v4, const 
 	fputs("\n", stdout);
 }
 
+/* The arguments genpeers and genfw share: N V4NET V6NET [EXTRA], room for N hosts. */
+static int gen_args(int argc, char **argv, const char *usage, uint64_t *n, struct ip_cidr *v4,
+		    struct ip_cidr *v6)
+{
+	const char *name = usage + strlen("usage: ");
+	int len = (int)strcspn(name, " ");
+
+	if (argc < 3 || argc > 4)
+		return trouble("%s", usage);
+	if (parse_u64(argv[0], GENPEERS_MAX, n) < 0)
+		return trouble("%.*s: bad count '%s' (at most %u)", len, name, argv[0],
+			       GENPEERS_MAX);
+	if (ip_cidr_parse(argv[1], 0, v4) < 0 || v4->addr.family != AF_INET)
+		return trouble("%.*s: '%s' is not an IPv4 network", len, name, argv[1]);
+	if (ip_cidr_parse(argv[2], 0, v6) < 0 || v6->addr.family != AF_INET6)
+		return trouble("%.*s: '%s' is not an IPv6 network", len, name, argv[2]);
+	if (!net_has_hosts(v4, *n) || !net_has_hosts(v6, *n))
+		return trouble("%.*s: %s or %s has no room for %" PRIu64 " hosts", len, name,
+			       argv[1], argv[2], *n);
+	return 0;
+}
+
+static int gen_done(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return trouble("writing: %s", strerror(errno));
+	return EXIT_OK;
+}
+
 static int cmd_genpeers(int argc, char **argv)
 {
 	struct ip_cidr v4, v6;
 	uint64_t n, seed = 1;
+	int r = gen_args(argc, argv, "usage: genpeers N V4NET V6NET [SEED]", &n, &v4, &v6);
 
-	if (argc < 3 || argc > 4)
-		return trouble("usage: genpeers N V4NET V6NET [SEED]");
-	if (parse_u64(argv[0], GENPEERS_MAX, &n) < 0)
-		return trouble("genpeers: bad count '%s' (at most %u)", argv[0], GENPEERS_MAX);
-	if (ip_cidr_parse(argv[1], 0, &v4) < 0 || v4.addr.family != AF_INET)
-		return trouble("genpeers: '%s' is not an IPv4 network", argv[1]);
-	if (ip_cidr_parse(argv[2], 0, &v6) < 0 || v6.addr.family != AF_INET6)
-		return trouble("genpeers: '%s' is not an IPv6 network", argv[2]);
+	if (r != 0)
+		return r;
 	if (argc == 4 && parse_u64(argv[3], UINT64_MAX, &seed) < 0)
 		return trouble("genpeers: bad seed '%s'", argv[3]);
-	if (!net_has_hosts(&v4, n) || !net_has_hosts(&v6, n))
-		return trouble("genpeers: %s or %s has no room for %" PRIu64 " hosts", argv[1],
-			       argv[2], n);
 	for (uint64_t i = 0; i < n; i++)
 		gen_peer(seed, i, &v4, &v6);
-	if (fflush(stdout) != 0 || ferror(stdout))
-		return trouble("writing: %s", strerror(errno));
-	return EXIT_OK;
+	return gen_done();
+}
+
+/* User i+1: the device of peer i of genpeers, and its rules (see the manual above). */
+static void gen_fw_user(uint64_t i, const struct ip_cidr *v4, const struct ip_cidr *v6,
+			uint64_t rules)
+{
+	printf("user %" PRIu64 " active addr=", i + 1);
+	print_host(v4, i + 2);
+	fputs(",", stdout);
+	print_host(v6, i + 2);
+	fputs("\n", stdout);
+	for (uint64_t k = 1; k <= rules; k++) {
+		uint64_t j = (k - 1) / 2;
+		printf("rule u%" PRIu64 "r%" PRIu64 " user=%" PRIu64 " prio=%" PRIu64 " ", i + 1, k,
+		       i + 1, 10 * k);
+		if (k % 2)
+			printf("dst=192.0.2.%" PRIu64 "/32 proto=tcp ports=%" PRIu64 " accept\n",
+			       i % 256, 443 + j);
+		else
+			printf("dst=198.51.100.0/24 proto=udp ports=%" PRIu64 "-%" PRIu64 " drop\n",
+			       1000 + j, 2000 + j);
+	}
+}
+
+static int cmd_genfw(int argc, char **argv)
+{
+	struct ip_cidr v4, v6;
+	uint64_t n, rules = 2;
+	int r = gen_args(argc, argv, "usage: genfw N V4NET V6NET [RULES]", &n, &v4, &v6);
+
+	if (r != 0)
+		return r;
+	if (argc == 4 && parse_u64(argv[3], GENFW_MAX_RULES, &rules) < 0)
+		return trouble("genfw: bad rule count '%s' (at most %u)", argv[3], GENFW_MAX_RULES);
+	for (uint64_t i = 0; i < n; i++)
+		gen_fw_user(i, &v4, &v6, rules);
+	return gen_done();
 }
 
 /* ---- main ------------------------------------------------------------------- */
@@ -1229,8 +1852,9 @@ static const struct command {
 	int nargs;
 	int (*fn)(struct conn *c, const struct options *o, char **argv);
 } commands[] = {
-	{"hello", 0, cmd_hello}, {"ping", 0, cmd_ping},		  {"sync", 2, cmd_sync},
-	{"patch", 1, cmd_patch}, {"patcheach", 1, cmd_patcheach}, {"stats", 0, cmd_stats},
+	{"hello", 0, cmd_hello},   {"ping", 0, cmd_ping},	    {"sync", 2, cmd_sync},
+	{"patch", 1, cmd_patch},   {"patcheach", 1, cmd_patcheach}, {"stats", 0, cmd_stats},
+	{"fwsync", 2, cmd_fwsync}, {"fwpatch", 1, cmd_fwpatch},
 };
 
 static int usage(void)
@@ -1238,7 +1862,9 @@ static int usage(void)
 	fputs("usage: agentctl -s SOCKET [-b BATCH] [-i IFACE] [-t SECONDS] [-T [-P PID]...] [-v]\n"
 	      "                COMMAND\n"
 	      "  hello | ping | sync GEN FILE|- | patch FILE|- | patcheach FILE|- | stats\n"
-	      "       agentctl genpeers N V4NET V6NET [SEED]\n",
+	      "  fwsync GEN FILE|- | fwpatch FILE|-\n"
+	      "       agentctl genpeers N V4NET V6NET [SEED]\n"
+	      "       agentctl genfw N V4NET V6NET [RULES]\n",
 	      stderr);
 	return EXIT_TROUBLE;
 }
@@ -1311,6 +1937,8 @@ int main(int argc, char **argv)
 		return usage();
 	if (strcmp(argv[0], "genpeers") == 0)
 		return cmd_genpeers(argc - 1, argv + 1);
+	if (strcmp(argv[0], "genfw") == 0)
+		return cmd_genfw(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[0], commands[i].name) != 0)
 			continue;

@@ -203,3 +203,67 @@ netns_cleanup() {
 	_netns_pids=()
 	_netns_wgs=()
 }
+
+# ---- more for the firewall tests (tests/system/fw_*.sh, tests/bench/nft.sh) ----
+#
+#   netns_forwarding NS     IPv4 and IPv6 forwarding on in NS
+#   netns_bg NS LOG CMD...  CMD in NS in the background, its pid tracked for
+#                           netns_cleanup and left in $netns_bg_pid
+#   netns_listen NS PROTO PORT
+#                           a socat server on PORT of every address of NS (v4
+#                           and v6): tcp answers each connection with the
+#                           line "tcp PORT" and closes, tcpecho echoes what it
+#                           reads on a connection, udp echoes each datagram;
+#                           returns once the port is bound
+#   netns_nft NS ARGS...    nft ARGS... in NS
+#   netns_require_cmd CMD...
+#                           "1..0 # SKIP CMD not installed" unless every CMD is
+
+netns_forwarding() { # NS
+	ip netns exec "$1" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null
+}
+
+netns_bg_pid=
+netns_bg() { # NS LOG CMD...
+	local ns=$1 log=$2
+	shift 2
+	ip netns exec "$ns" "$@" >>"$log" 2>&1 &
+	netns_bg_pid=$!
+	_netns_pids+=("$netns_bg_pid")
+}
+
+_netns_bound() { # NS PROTO PORT
+	local flag=-tln
+	[[ $2 == udp ]] && flag=-uln
+	ip netns exec "$1" ss -H "$flag" "sport = :$3" | grep -q .
+}
+
+netns_listen() { # NS PROTO PORT
+	case $2 in
+	tcp)
+		netns_bg "$1" /dev/null socat "TCP6-LISTEN:$3,ipv6only=0,reuseaddr,fork" \
+			"SYSTEM:echo tcp $3"
+		;;
+	tcpecho)
+		netns_bg "$1" /dev/null socat "TCP6-LISTEN:$3,ipv6only=0,reuseaddr,fork" PIPE
+		;;
+	udp)
+		netns_bg "$1" /dev/null socat "UDP6-RECVFROM:$3,ipv6only=0,reuseaddr,fork" PIPE
+		;;
+	*) return 1 ;;
+	esac
+	netns_poll 5 _netns_bound "$1" "${2%echo}" "$3"
+}
+
+netns_nft() { # NS ARGS...
+	local ns=$1
+	shift
+	ip netns exec "$ns" nft "$@"
+}
+
+netns_require_cmd() { # CMD...
+	local cmd
+	for cmd in "$@"; do
+		command -v "$cmd" >/dev/null 2>&1 || _netns_skip "$cmd not installed"
+	done
+}

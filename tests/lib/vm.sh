@@ -18,7 +18,8 @@
 #   vm_root_new DIR [MOD...]
 #                           a fresh guest root in DIR (removed first): busybox,
 #                           /init, wg, /usr/sbin/ip and the modules MOD (default
-#                           wireguard) with their dependencies, loaded by /init
+#                           wireguard and nf_tables: the agent opens both at
+#                           start) with their dependencies, loaded by /init
 #                           in order. Call vm_kernel first.
 #   vm_add_bin DIR PATH [DEST]
 #                           copy an executable to DEST (default /opt/NAME, and
@@ -232,7 +233,7 @@ vm_root_new() {
 	local root=$1 ko name mods
 	shift
 	[[ -n $VM_MODROOT ]] || _vm_err "vm_root_new before vm_kernel" || return 1
-	[[ $# -gt 0 ]] || set -- wireguard
+	[[ $# -gt 0 ]] || set -- wireguard nf_tables
 	rm -rf "$root"
 	mkdir -p "$root"/{bin,dev,etc,proc,sys,tmp,run,var,lib/modules,opt} || return 1
 	ln -s ../run "$root/var/run"

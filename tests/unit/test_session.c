@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "check_run.h"
+#include "fake_fw.h"
 #include "fake_wg.h"
 #include "frame.h"
 #include "session.h"
@@ -21,10 +22,17 @@ static struct agent_conf conf = {
 static const uint8_t server_key[WG_KEY_LEN] = {0x40, 1, 2, 3};
 static struct fake_wg *fake;
 static struct wg_iface *wg;
+static struct fake_fw *nft;
+static struct fw_table *fw;
 
-/* Each test gets a fresh interface: 10.0.0.1/16 and fd00::1/64, pools to match. */
+/*
+ * Each test gets a fresh interface, 10.0.0.1/16 and fd00::1/64 with pools to
+ * match, and a fresh nft table that no sync made yet.
+ */
 static void setup(void)
 {
+	conf.max_users = 100;
+	conf.max_rules = 1000;
 	ck_assert_int_eq(
 		ip_cidr_parse("10.0.0.1/16", IP_CIDR_ALLOW_HOST_BITS, &conf.addresses.items[0]), 0);
 	ck_assert_int_eq(
@@ -36,16 +44,20 @@ static void setup(void)
 	fake = fake_wg_new(conf.interface);
 	wg = wg_iface_new(&conf, &fake->base, server_key);
 	ck_assert_ptr_nonnull(wg);
+	nft = fake_fw_new();
+	fw = fw_table_new(&conf, &nft->base);
+	ck_assert_ptr_nonnull(fw);
 }
 
 static void teardown(void)
 {
 	wg_iface_free(wg);
+	fw_table_free(fw);
 }
 
 static struct session *session_start(void)
 {
-	return session_new(&conf, wg);
+	return session_new(&conf, wg, fw);
 }
 
 struct frames {
@@ -131,6 +143,9 @@ static void expect_hello_reply(struct session *s, uint64_t id)
 	ck_assert_str_eq(r->nft_table, "wiregui_test");
 	ck_assert_uint_eq(r->max_frame, FRAME_MAX_PAYLOAD);
 	ck_assert_uint_eq(r->max_batch, FRAME_MAX_BATCH);
+	ck_assert_uint_eq(r->max_users, conf.max_users);
+	ck_assert_uint_eq(r->max_rules, conf.max_rules);
+	ck_assert_uint_eq(r->firewall_generation, fw_table_generation(fw));
 	protobuf_c_message_free_unpacked(msg, NULL);
 }
 
@@ -283,6 +298,22 @@ static const struct {
 	 WIREGUI__ERROR_CODE__OUT_OF_STATE,
 	 0,
 	 ""},
+	{"firewall batch without begin",
+	 AFTER_HELLO,
+	 {sizeof(batch_id_4), WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BATCH, 1, 0},
+	 batch_id_4,
+	 sizeof(batch_id_4),
+	 WIREGUI__ERROR_CODE__OUT_OF_STATE,
+	 0,
+	 ""},
+	{"firewall end without begin",
+	 AFTER_HELLO,
+	 {sizeof(batch_id_4), WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_END, 1, 0},
+	 batch_id_4,
+	 sizeof(batch_id_4),
+	 WIREGUI__ERROR_CODE__OUT_OF_STATE,
+	 0,
+	 ""},
 	{"hello larger than a hello can be",
 	 RAW,
 	 {5000, WIREGUI__MSG_TYPE__MSG_HELLO, 1, 0},
@@ -329,25 +360,6 @@ START_TEST(test_violation)
 	expect_no_output(s);
 	ck_assert_int_eq(session_input(s, f.buf, f.len), -EPROTO);
 	expect_no_output(s);
-	free(f.buf);
-	session_free(s);
-}
-END_TEST
-
-START_TEST(test_unsupported_keeps_connection)
-{
-	struct session *s = session_start();
-	struct frames f = {0};
-	frames_add_hello(&f, 1);
-	for (uint64_t id = 2; id <= 3; id++) {
-		Wiregui__FirewallSyncBegin req = WIREGUI__FIREWALL_SYNC_BEGIN__INIT;
-		req.request_id = id;
-		frames_add(&f, WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BEGIN, &req.base);
-	}
-	ck_assert_int_eq(session_input(s, f.buf, f.len), 0);
-	expect_hello_reply(s, 1);
-	expect_result(s, 2, WIREGUI__ERROR_CODE__UNSUPPORTED, "");
-	expect_result(s, 3, WIREGUI__ERROR_CODE__UNSUPPORTED, "");
 	free(f.buf);
 	session_free(s);
 }
@@ -406,7 +418,8 @@ static void frames_add_sync(struct frames *f, uint64_t id, uint64_t gen, struct 
 	frames_add(f, WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_END, &end.base);
 }
 
-static void expect_ok(struct session *s, uint64_t id)
+/* An OK Result for id whose message contains says (NULL: any). */
+static void expect_ok_says(struct session *s, uint64_t id, const char *says)
 {
 	uint16_t type;
 	ProtobufCMessage *msg = reply_pop(s, &type);
@@ -416,7 +429,15 @@ static void expect_ok(struct session *s, uint64_t id)
 	ck_assert_msg(res->code == WIREGUI__ERROR_CODE__OK, "request %llu: code %d %s: %s",
 		      (unsigned long long)id, res->code, res->field, res->message);
 	ck_assert_uint_eq(res->request_id, id);
+	if (says != NULL)
+		ck_assert_msg(strstr(res->message, says) != NULL, "request %llu: '%s' says no '%s'",
+			      (unsigned long long)id, res->message, says);
 	protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+static void expect_ok(struct session *s, uint64_t id)
+{
+	expect_ok_says(s, id, NULL);
 }
 
 static struct session *session_ready(void)
@@ -894,6 +915,785 @@ START_TEST(test_interface_set)
 }
 END_TEST
 
+/* ---- the firewall ----------------------------------------------------------- */
+
+/*
+ * Rule k of user n (n 0: a global rule), as agentctl genfw makes them: even
+ * k "192.0.2.n/32 tcp 443 accept", odd k "198.51.100.0/24 udp 1000-2000
+ * drop", priority 10 (k + 1). Its id is 'r', n, k, zeros.
+ */
+struct fw_rule_msg {
+	Wiregui__FirewallRule rule;
+	Wiregui__Cidr dst;
+	uint8_t id[FW_ID_LEN], addr[4];
+};
+
+static void fw_rule_msg_init(struct fw_rule_msg *m, uint8_t n, uint8_t k)
+{
+	static const uint8_t net[] = {198, 51, 100, 0};
+	wiregui__firewall_rule__init(&m->rule);
+	wiregui__cidr__init(&m->dst);
+	memset(m->id, 0, sizeof(m->id));
+	m->id[0] = 'r';
+	m->id[1] = n;
+	m->id[2] = k;
+	m->rule.id = (ProtobufCBinaryData){FW_ID_LEN, m->id};
+	m->rule.priority = 10 * (k + 1);
+	if (k % 2 == 0) {
+		memcpy(m->addr, (uint8_t[]){192, 0, 2, n}, 4);
+		m->dst.prefix = 32;
+		m->rule.protocol = WIREGUI__PROTOCOL__PROTO_TCP;
+		m->rule.port_from = 443;
+		m->rule.action = WIREGUI__ACTION__ACTION_ACCEPT;
+	} else {
+		memcpy(m->addr, net, 4);
+		m->dst.prefix = 24;
+		m->rule.protocol = WIREGUI__PROTOCOL__PROTO_UDP;
+		m->rule.port_from = 1000;
+		m->rule.port_to = 2000;
+		m->rule.action = WIREGUI__ACTION__ACTION_DROP;
+	}
+	m->dst.address = (ProtobufCBinaryData){4, m->addr};
+	m->rule.destination = &m->dst;
+}
+
+/* User n: id 'u', n, zeros; devices 10.0.1.n and fd00::1:n; rules 0 and 1. */
+struct fw_user_msg {
+	Wiregui__FirewallUser user;
+	Wiregui__Cidr cidr[2];
+	Wiregui__Cidr *cidrs[FW_MAX_ADDRS_PER_USER + 1];
+	struct fw_rule_msg rm[2];
+	Wiregui__FirewallRule *rules[FW_MAX_RULES_PER_USER + 1];
+	uint8_t id[FW_ID_LEN], a4[4], a6[16];
+};
+
+static void fw_user_msg_init(struct fw_user_msg *m, uint8_t n)
+{
+	wiregui__firewall_user__init(&m->user);
+	memset(m->id, 0, sizeof(m->id));
+	m->id[0] = 'u';
+	m->id[1] = n;
+	memcpy(m->a4, (uint8_t[]){10, 0, 1, n}, 4);
+	memset(m->a6, 0, sizeof(m->a6));
+	m->a6[0] = 0xfd;
+	m->a6[13] = 1;
+	m->a6[15] = n;
+	for (size_t j = 0; j < 2; j++) {
+		wiregui__cidr__init(&m->cidr[j]);
+		m->cidr[j].address = j ? (ProtobufCBinaryData){16, m->a6}
+				       : (ProtobufCBinaryData){4, m->a4};
+		m->cidr[j].prefix = j ? 128 : 32;
+		m->cidrs[j] = &m->cidr[j];
+		fw_rule_msg_init(&m->rm[j], n, (uint8_t)j);
+		m->rules[j] = &m->rm[j].rule;
+	}
+	m->user.id = (ProtobufCBinaryData){FW_ID_LEN, m->id};
+	m->user.active = true;
+	m->user.n_addresses = 2;
+	m->user.addresses = m->cidrs;
+	m->user.n_rules = 2;
+	m->user.rules = m->rules;
+}
+
+/* A full sync as the tests send it: Begin, users, global rules, End (ids id..id+3). */
+struct fw_sync_msg {
+	struct fw_user_msg *um;
+	size_t n_users;
+	struct fw_rule_msg *gm;
+	size_t n_global;
+	Wiregui__FirewallSettings *settings;
+	uint32_t total_users, total_global;
+	uint64_t gen, end_gen;
+};
+
+static void frames_add_fw_sync(struct frames *f, uint64_t id, const struct fw_sync_msg *m)
+{
+	Wiregui__FirewallUser *users[8];
+	Wiregui__FirewallRule *globals[8];
+	Wiregui__FirewallSyncBegin begin = WIREGUI__FIREWALL_SYNC_BEGIN__INIT;
+	begin.request_id = id;
+	begin.generation = m->gen;
+	begin.settings = m->settings;
+	begin.total_users = m->total_users;
+	begin.total_global_rules = m->total_global;
+	frames_add(f, WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BEGIN, &begin.base);
+	Wiregui__FirewallSyncBatch batch = WIREGUI__FIREWALL_SYNC_BATCH__INIT;
+	batch.request_id = id + 1;
+	for (size_t i = 0; i < m->n_users; i++)
+		users[i] = &m->um[i].user;
+	batch.n_users = m->n_users;
+	batch.users = users;
+	frames_add(f, WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BATCH, &batch.base);
+	batch = (Wiregui__FirewallSyncBatch)WIREGUI__FIREWALL_SYNC_BATCH__INIT;
+	batch.request_id = id + 2;
+	for (size_t i = 0; i < m->n_global; i++)
+		globals[i] = &m->gm[i].rule;
+	batch.n_global_rules = m->n_global;
+	batch.global_rules = globals;
+	frames_add(f, WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BATCH, &batch.base);
+	Wiregui__FirewallSyncEnd end = WIREGUI__FIREWALL_SYNC_END__INIT;
+	end.request_id = id + 3;
+	end.generation = m->end_gen;
+	frames_add(f, WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_END, &end.base);
+}
+
+/* Three users with two rules each, one global rule (id 'r', 0, 2), default settings. */
+struct fw_fixture {
+	struct fw_user_msg um[3];
+	struct fw_rule_msg gm[1];
+	Wiregui__FirewallSettings settings;
+	struct fw_sync_msg sync;
+};
+
+static void fw_fixture_init(struct fw_fixture *x, uint64_t gen)
+{
+	for (uint8_t n = 0; n < 3; n++)
+		fw_user_msg_init(&x->um[n], (uint8_t)(n + 1));
+	fw_rule_msg_init(&x->gm[0], 0, 2);
+	wiregui__firewall_settings__init(&x->settings);
+	x->sync = (struct fw_sync_msg){x->um, 3, x->gm, 1, &x->settings, 3, 1, gen, gen};
+}
+
+static void fw_sync_expect_ok(struct session *s, uint64_t id, const struct fw_sync_msg *m,
+			      const char *says)
+{
+	struct frames f = {0};
+	frames_add_fw_sync(&f, id, m);
+	session_feed(s, &f);
+	expect_ok(s, id);
+	expect_ok(s, id + 1);
+	expect_ok(s, id + 2);
+	expect_ok_says(s, id + 3, says);
+	expect_no_output(s);
+}
+
+START_TEST(test_fw_sync)
+{
+	struct session *s = session_ready();
+	struct fw_fixture x;
+	fw_fixture_init(&x, 5);
+
+	fw_sync_expect_ok(s, 10, &x.sync, "replaced, 3 users, 7 rules");
+	ck_assert_uint_eq(nft->base.commits, 1);
+	ck_assert_uint_eq(fw_table_generation(fw), 5);
+
+	/* The same state again (the table read back from the "kernel") commits nothing. */
+	x.sync.gen = x.sync.end_gen = 6;
+	fw_sync_expect_ok(s, 20, &x.sync, "unchanged");
+	ck_assert_uint_eq(nft->base.commits, 1);
+	ck_assert_uint_eq(fw_table_generation(fw), 6);
+
+	/* A disabled user, default-deny: a new table. */
+	x.um[1].user.active = false;
+	x.settings.default_action = WIREGUI__ACTION__ACTION_DROP;
+	x.sync.gen = x.sync.end_gen = 7;
+	fw_sync_expect_ok(s, 30, &x.sync, "replaced");
+	ck_assert_uint_eq(nft->base.commits, 2);
+	const struct fw_state *cur;
+	char why[256];
+	ck_assert_int_eq(fw_table_current(fw, &cur, why, sizeof(why)), 0);
+	ck_assert_uint_eq(cur->n_users, 3);
+	ck_assert(!cur->settings.default_accept);
+	ck_assert(!fw_state_find_user(cur, x.um[1].id)->active);
+	ck_assert_uint_eq(fw_state_find_user(cur, x.um[1].id)->n_rules, 2);
+
+	/* A new connection hears of the generation. */
+	session_free(s);
+	s = session_ready();
+	session_free(s);
+}
+END_TEST
+
+/* What a firewall stream-error case spoils of the fixture. */
+static void fw_spoil_user_id(struct fw_fixture *x)
+{
+	x->um[1].user.id.len = 15;
+}
+
+static void fw_spoil_rule_id(struct fw_fixture *x)
+{
+	x->um[0].rm[1].rule.id.len = 17;
+}
+
+static void fw_spoil_no_destination(struct fw_fixture *x)
+{
+	x->um[1].rm[0].rule.destination = NULL;
+}
+
+static void fw_spoil_host_bits(struct fw_fixture *x)
+{
+	x->um[2].rm[0].dst.prefix = 24;
+}
+
+static void fw_spoil_prefix(struct fw_fixture *x)
+{
+	x->um[2].rm[1].dst.prefix = 33;
+}
+
+static void fw_spoil_dst_len(struct fw_fixture *x)
+{
+	x->um[2].rm[1].dst.address.len = 5;
+}
+
+static void fw_spoil_protocol(struct fw_fixture *x)
+{
+	x->um[0].rm[0].rule.protocol = 7;
+}
+
+static void fw_spoil_port_from(struct fw_fixture *x)
+{
+	x->um[0].rm[0].rule.port_from = 65536;
+}
+
+static void fw_spoil_port_to_low(struct fw_fixture *x)
+{
+	x->um[0].rm[1].rule.port_to = 999;
+}
+
+static void fw_spoil_port_to_high(struct fw_fixture *x)
+{
+	x->um[0].rm[1].rule.port_to = 70000;
+}
+
+static void fw_spoil_port_to_alone(struct fw_fixture *x)
+{
+	x->um[0].rm[0].rule.port_from = 0;
+	x->um[0].rm[0].rule.port_to = 80;
+}
+
+static void fw_spoil_ports_any(struct fw_fixture *x)
+{
+	x->um[0].rm[0].rule.protocol = WIREGUI__PROTOCOL__PROTO_ANY;
+}
+
+static void fw_spoil_action(struct fw_fixture *x)
+{
+	x->um[1].rm[1].rule.action = 2;
+}
+
+static void fw_spoil_outside_pool(struct fw_fixture *x)
+{
+	x->um[1].a4[1] = 1; /* 10.1.x.x is outside 10.0.0.0/16 */
+}
+
+static void fw_spoil_not_host(struct fw_fixture *x)
+{
+	x->um[1].cidr[1].prefix = 64;
+	memset(x->um[1].a6 + 8, 0, 8);
+}
+
+static void fw_spoil_many_addresses(struct fw_fixture *x)
+{
+	for (size_t j = 0; j <= FW_MAX_ADDRS_PER_USER; j++)
+		x->um[1].cidrs[j] = &x->um[1].cidr[0];
+	x->um[1].user.n_addresses = FW_MAX_ADDRS_PER_USER + 1;
+}
+
+static void fw_spoil_many_rules(struct fw_fixture *x)
+{
+	for (size_t k = 0; k <= FW_MAX_RULES_PER_USER; k++)
+		x->um[1].rules[k] = &x->um[1].rm[0].rule;
+	x->um[1].user.n_rules = FW_MAX_RULES_PER_USER + 1;
+}
+
+static void fw_spoil_global_rule(struct fw_fixture *x)
+{
+	x->gm[0].dst.prefix = 33;
+}
+
+static void fw_spoil_user_twice(struct fw_fixture *x)
+{
+	x->um[2].id[1] = 1;
+}
+
+static void fw_spoil_address_shared(struct fw_fixture *x)
+{
+	x->um[2].a4[3] = 1;
+}
+
+static void fw_spoil_address_twice(struct fw_fixture *x)
+{
+	x->um[1].cidrs[1] = &x->um[1].cidr[0];
+}
+
+static void fw_spoil_rule_shared(struct fw_fixture *x)
+{
+	x->um[2].rm[0].id[1] = 1;
+}
+
+static void fw_spoil_rule_global(struct fw_fixture *x)
+{
+	x->gm[0].id[1] = 3;
+	x->gm[0].id[2] = 1;
+}
+
+static void fw_spoil_total_users_high(struct fw_fixture *x)
+{
+	x->sync.total_users = 4;
+}
+
+static void fw_spoil_total_users_low(struct fw_fixture *x)
+{
+	x->sync.total_users = 2;
+}
+
+static void fw_spoil_total_global_high(struct fw_fixture *x)
+{
+	x->sync.total_global = 2;
+}
+
+static void fw_spoil_total_global_low(struct fw_fixture *x)
+{
+	x->sync.total_global = 0;
+}
+
+static void fw_spoil_max_users(struct fw_fixture *x)
+{
+	x->sync.total_users = 101;
+}
+
+static void fw_spoil_max_global(struct fw_fixture *x)
+{
+	x->sync.total_global = FW_MAX_GLOBAL_RULES + 1;
+}
+
+static void fw_spoil_max_rules(struct fw_fixture *x)
+{
+	(void)x;
+	conf.max_rules = 6; /* the three users' rules fit, the global one not */
+}
+
+static void fw_spoil_generation(struct fw_fixture *x)
+{
+	x->sync.end_gen = 8;
+}
+
+static void fw_spoil_generation_zero(struct fw_fixture *x)
+{
+	x->sync.gen = x->sync.end_gen = 0;
+}
+
+static void fw_spoil_no_settings(struct fw_fixture *x)
+{
+	x->sync.settings = NULL;
+}
+
+static void fw_spoil_settings(struct fw_fixture *x)
+{
+	x->settings.default_action = 9;
+}
+
+static const struct fw_stream_error {
+	const char *name;
+	void (*spoil)(struct fw_fixture *x);
+	Wiregui__ErrorCode code;
+	const char *field;
+	int first_bad; /* 0 Begin, 1 users' batch, 2 global rules' batch, 3 End */
+} fw_stream_errors[] = {
+#define INVALID WIREGUI__ERROR_CODE__INVALID_FIELD
+#define LIMIT WIREGUI__ERROR_CODE__LIMIT
+	{"user id length", fw_spoil_user_id, INVALID, "users[1].id", 1},
+	{"rule id length", fw_spoil_rule_id, INVALID, "users[0].rules[1].id", 1},
+	{"no destination", fw_spoil_no_destination, INVALID, "users[1].rules[0].destination", 1},
+	{"destination host bits", fw_spoil_host_bits, INVALID, "users[2].rules[0].destination", 1},
+	{"destination prefix", fw_spoil_prefix, INVALID, "users[2].rules[1].destination", 1},
+	{"destination length", fw_spoil_dst_len, INVALID, "users[2].rules[1].destination", 1},
+	{"protocol", fw_spoil_protocol, INVALID, "users[0].rules[0].protocol", 1},
+	{"port_from", fw_spoil_port_from, INVALID, "users[0].rules[0].port_from", 1},
+	{"port_to below", fw_spoil_port_to_low, INVALID, "users[0].rules[1].port_to", 1},
+	{"port_to above", fw_spoil_port_to_high, INVALID, "users[0].rules[1].port_to", 1},
+	{"port_to without port_from", fw_spoil_port_to_alone, INVALID,
+	 "users[0].rules[0].port_from", 1},
+	{"ports without protocol", fw_spoil_ports_any, INVALID, "users[0].rules[0].port_from", 1},
+	{"action", fw_spoil_action, INVALID, "users[1].rules[1].action", 1},
+	{"address outside pool", fw_spoil_outside_pool, WIREGUI__ERROR_CODE__NOT_ALLOWED,
+	 "users[1].addresses[0]", 1},
+	{"address not a host", fw_spoil_not_host, INVALID, "users[1].addresses[1]", 1},
+	{"too many addresses", fw_spoil_many_addresses, LIMIT, "users[1].addresses", 1},
+	{"too many rules", fw_spoil_many_rules, LIMIT, "users[1].rules", 1},
+	{"global rule", fw_spoil_global_rule, INVALID, "global_rules[0].destination", 2},
+	{"user id twice", fw_spoil_user_twice, INVALID, "users[2].id", 3},
+	{"address on two users", fw_spoil_address_shared, INVALID, "users[2].addresses[0]", 3},
+	{"address twice on a user", fw_spoil_address_twice, INVALID, "users[1].addresses[1]", 3},
+	{"rule id on two users", fw_spoil_rule_shared, INVALID, "users[2].rules[0].id", 3},
+	{"rule id of a user and global", fw_spoil_rule_global, INVALID, "global_rules[0].id", 3},
+	{"total_users above batches", fw_spoil_total_users_high, INVALID, "total_users", 3},
+	{"batches above total_users", fw_spoil_total_users_low, LIMIT, "users", 1},
+	{"total_global_rules above batches", fw_spoil_total_global_high, INVALID,
+	 "total_global_rules", 3},
+	{"batches above total_global_rules", fw_spoil_total_global_low, LIMIT, "global_rules", 2},
+	{"above max_users", fw_spoil_max_users, LIMIT, "total_users", 0},
+	{"above the global rules limit", fw_spoil_max_global, LIMIT, "total_global_rules", 0},
+	{"above max_rules", fw_spoil_max_rules, LIMIT, "global_rules[0]", 2},
+	{"generation", fw_spoil_generation, INVALID, "generation", 3},
+	{"generation 0", fw_spoil_generation_zero, INVALID, "generation", 0},
+	{"no settings", fw_spoil_no_settings, INVALID, "settings", 0},
+	{"default action", fw_spoil_settings, INVALID, "settings.default_action", 0},
+#undef INVALID
+#undef LIMIT
+};
+
+START_TEST(test_fw_stream_error)
+{
+	const struct fw_stream_error *e = &fw_stream_errors[_i];
+	struct session *s = session_ready();
+	struct fw_fixture x;
+	fw_fixture_init(&x, 7);
+	e->spoil(&x);
+
+	struct frames f = {0};
+	frames_add_fw_sync(&f, 10, &x.sync);
+	session_feed(s, &f);
+	for (int i = 0; i < 4; i++) {
+		if (i < e->first_bad)
+			expect_ok(s, 10 + (uint64_t)i);
+		else
+			expect_result(s, 10 + (uint64_t)i, e->code, e->field);
+	}
+	expect_no_output(s);
+	ck_assert_msg(nft->base.commits == 0 && fw_table_generation(fw) == 0,
+		      "%s: something was applied", e->name);
+
+	/* The connection goes on: a good sync after it works. */
+	conf.max_rules = 1000;
+	fw_fixture_init(&x, 8);
+	fw_sync_expect_ok(s, 20, &x.sync, "replaced");
+	ck_assert_uint_eq(nft->base.commits, 1);
+	session_free(s);
+}
+END_TEST
+
+/* A stream of one kind admits no request of another until its End. */
+START_TEST(test_fw_stream_out_of_state)
+{
+	static const uint16_t intruders[] = {
+		WIREGUI__MSG_TYPE__MSG_PEERS_SYNC_BATCH,
+		WIREGUI__MSG_TYPE__MSG_FIREWALL_PATCH,
+		WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BEGIN,
+	};
+	struct session *s = session_ready();
+	struct frames f = {0};
+	Wiregui__FirewallSettings settings = WIREGUI__FIREWALL_SETTINGS__INIT;
+	Wiregui__FirewallSyncBegin begin = WIREGUI__FIREWALL_SYNC_BEGIN__INIT;
+	begin.request_id = 2;
+	begin.generation = 1;
+	begin.settings = &settings;
+	frames_add(&f, WIREGUI__MSG_TYPE__MSG_FIREWALL_SYNC_BEGIN, &begin.base);
+	Wiregui__Ping ping = WIREGUI__PING__INIT;
+	ping.request_id = 3;
+	frames_add(&f, WIREGUI__MSG_TYPE__MSG_PING, &ping.base);
+	frames_add_raw(&f, &(struct frame_header){2, intruders[_i], 1, 0}, batch_id_4, 2);
+	ck_assert_int_eq(session_input(s, f.buf, f.len), -EPROTO);
+	expect_ok(s, 2);
+	expect_ok(s, 3);
+	expect_result(s, 0, WIREGUI__ERROR_CODE__OUT_OF_STATE, "");
+	expect_no_output(s);
+	ck_assert_uint_eq(nft->base.commits, 0);
+	free(f.buf);
+	session_free(s);
+}
+END_TEST
+
+START_TEST(test_fw_kernel_refusal)
+{
+	struct session *s = session_ready();
+	struct fw_fixture x;
+	fw_fixture_init(&x, 3);
+	nft->fail_commit = -EINVAL;
+	struct frames f = {0};
+	frames_add_fw_sync(&f, 10, &x.sync);
+	Wiregui__Ping ping = WIREGUI__PING__INIT;
+	ping.request_id = 14;
+	frames_add(&f, WIREGUI__MSG_TYPE__MSG_PING, &ping.base);
+	session_feed(s, &f);
+	expect_ok(s, 10);
+	expect_ok(s, 11);
+	expect_ok(s, 12);
+	expect_result(s, 13, WIREGUI__ERROR_CODE__KERNEL, "");
+	expect_ok(s, 14); /* the connection stays open */
+	ck_assert_uint_eq(fw_table_generation(fw), 0);
+
+	/* A dump that fails is the kernel's failure too. */
+	nft->fail_commit = 0;
+	nft->fail_dump = -EIO;
+	frames_add_fw_sync(&f, 20, &x.sync);
+	session_feed(s, &f);
+	expect_ok(s, 20);
+	expect_ok(s, 21);
+	expect_ok(s, 22);
+	expect_result(s, 23, WIREGUI__ERROR_CODE__KERNEL, "");
+	ck_assert_uint_eq(nft->base.commits, 0);
+	session_free(s);
+}
+END_TEST
+
+/* A FirewallPatch in the making: users and global rules to upsert, ids to remove. */
+struct fw_patch_msg {
+	Wiregui__FirewallPatch patch;
+	Wiregui__FirewallUser *users[4];
+	Wiregui__FirewallRule *globals[4];
+	ProtobufCBinaryData rm_users[4], rm_rules[4];
+};
+
+static void fw_patch_init(struct fw_patch_msg *p)
+{
+	wiregui__firewall_patch__init(&p->patch);
+	p->patch.upsert_users = p->users;
+	p->patch.upsert_global_rules = p->globals;
+	p->patch.remove_users = p->rm_users;
+	p->patch.remove_global_rules = p->rm_rules;
+}
+
+static void fw_patch_upsert(struct fw_patch_msg *p, struct fw_user_msg *u)
+{
+	p->users[p->patch.n_upsert_users++] = &u->user;
+}
+
+static void fw_patch_remove(struct fw_patch_msg *p, uint8_t *id)
+{
+	p->rm_users[p->patch.n_remove_users++] = (ProtobufCBinaryData){FW_ID_LEN, id};
+}
+
+/* Send p as request id; expect code (OK: any message) naming field. */
+static void fw_patch_expect(struct session *s, struct fw_patch_msg *p, uint64_t id,
+			    Wiregui__ErrorCode code, const char *field)
+{
+	struct frames f = {0};
+	p->patch.request_id = id;
+	frames_add(&f, WIREGUI__MSG_TYPE__MSG_FIREWALL_PATCH, &p->patch.base);
+	session_feed(s, &f);
+	if (code == WIREGUI__ERROR_CODE__OK)
+		expect_ok(s, id);
+	else
+		expect_result(s, id, code, field);
+	expect_no_output(s);
+}
+
+START_TEST(test_fw_patch_before_sync)
+{
+	struct session *s = session_ready();
+	struct fw_user_msg u;
+	struct fw_patch_msg p;
+	fw_user_msg_init(&u, 4);
+	fw_patch_init(&p);
+	fw_patch_upsert(&p, &u);
+	fw_patch_expect(s, &p, 2, WIREGUI__ERROR_CODE__OUT_OF_STATE, "");
+	ck_assert_uint_eq(nft->base.commits, 0);
+	/* The connection goes on. */
+	fw_patch_expect(s, &p, 3, WIREGUI__ERROR_CODE__OUT_OF_STATE, "");
+	session_free(s);
+}
+END_TEST
+
+START_TEST(test_fw_patch)
+{
+	struct session *s = session_ready();
+	struct fw_fixture x;
+	fw_fixture_init(&x, 1);
+	fw_sync_expect_ok(s, 10, &x.sync, "replaced");
+
+	/* User 4 joins: one transaction. */
+	struct fw_user_msg u4, u5;
+	struct fw_patch_msg p;
+	fw_user_msg_init(&u4, 4);
+	fw_patch_init(&p);
+	fw_patch_upsert(&p, &u4);
+	fw_patch_expect(s, &p, 20, WIREGUI__ERROR_CODE__OK, "");
+	ck_assert_uint_eq(nft->base.commits, 2);
+
+	/* User 5 may not take user 4's address, nor one of its rule ids. */
+	fw_user_msg_init(&u5, 5);
+	u5.a4[3] = 4;
+	fw_patch_init(&p);
+	fw_patch_upsert(&p, &u5);
+	fw_patch_expect(s, &p, 21, WIREGUI__ERROR_CODE__INVALID_FIELD,
+			"upsert_users[0].addresses[0]");
+	fw_user_msg_init(&u5, 5);
+	u5.rm[1].id[1] = 4;
+	fw_patch_expect(s, &p, 22, WIREGUI__ERROR_CODE__INVALID_FIELD,
+			"upsert_users[0].rules[1].id");
+	/* Nor a global rule's id. */
+	fw_user_msg_init(&u5, 5);
+	memcpy(u5.rm[0].id, x.gm[0].id, FW_ID_LEN);
+	fw_patch_expect(s, &p, 23, WIREGUI__ERROR_CODE__INVALID_FIELD,
+			"upsert_users[0].rules[0].id");
+	ck_assert_uint_eq(nft->base.commits, 2);
+
+	/* ...but it may when user 4 goes in the same patch... */
+	fw_user_msg_init(&u5, 5);
+	u5.a4[3] = 4;
+	u5.rm[1].id[1] = 4;
+	fw_patch_remove(&p, u4.id);
+	fw_patch_expect(s, &p, 24, WIREGUI__ERROR_CODE__OK, "");
+	ck_assert_uint_eq(nft->base.commits, 3);
+	/* ...and they move back from user 5 when it is upserted without them. */
+	fw_user_msg_init(&u4, 4);
+	fw_user_msg_init(&u5, 5);
+	u5.user.n_rules = 0;
+	fw_patch_init(&p);
+	fw_patch_upsert(&p, &u4);
+	fw_patch_upsert(&p, &u5);
+	fw_patch_expect(s, &p, 25, WIREGUI__ERROR_CODE__OK, "");
+	ck_assert_uint_eq(nft->base.commits, 4);
+	const struct fw_state *cur;
+	char why[256];
+	ck_assert_int_eq(fw_table_current(fw, &cur, why, sizeof(why)), 0);
+	ck_assert_uint_eq(cur->n_users, 5);
+	ck_assert_uint_eq(fw_state_find_user(cur, u4.id)->n_rules, 2);
+	ck_assert_uint_eq(fw_state_find_user(cur, u5.id)->n_rules, 0);
+	session_free(s);
+}
+END_TEST
+
+/* A patch's own errors, each naming its field; nothing is written. */
+START_TEST(test_fw_patch_errors)
+{
+	struct session *s = session_ready();
+	struct fw_fixture x;
+	fw_fixture_init(&x, 1);
+	fw_sync_expect_ok(s, 10, &x.sync, "replaced");
+	struct fw_user_msg u4, u5;
+	struct fw_rule_msg g;
+	struct fw_patch_msg p;
+	Wiregui__FirewallSettings settings = WIREGUI__FIREWALL_SETTINGS__INIT;
+	fw_user_msg_init(&u4, 4);
+	fw_user_msg_init(&u5, 5);
+
+	/* Upserted and removed: which wins is unclear. */
+	fw_patch_init(&p);
+	fw_patch_upsert(&p, &u4);
+	fw_patch_remove(&p, u4.id);
+	fw_patch_expect(s, &p, 20, WIREGUI__ERROR_CODE__INVALID_FIELD, "remove_users[0]");
+	/* Removed twice; an id of 3 bytes. */
+	fw_patch_init(&p);
+	fw_patch_remove(&p, x.um[0].id);
+	fw_patch_remove(&p, x.um[0].id);
+	fw_patch_expect(s, &p, 21, WIREGUI__ERROR_CODE__INVALID_FIELD, "remove_users[1]");
+	p.rm_users[1].len = 3;
+	fw_patch_expect(s, &p, 22, WIREGUI__ERROR_CODE__INVALID_FIELD, "remove_users[1]");
+	/* Two upserted users sharing an address. */
+	u5.a4[3] = 4;
+	fw_patch_init(&p);
+	fw_patch_upsert(&p, &u4);
+	fw_patch_upsert(&p, &u5);
+	fw_patch_expect(s, &p, 23, WIREGUI__ERROR_CODE__INVALID_FIELD,
+			"upsert_users[1].addresses[0]");
+	/* A bad rule of an upserted user, a bad global rule. */
+	fw_user_msg_init(&u5, 5);
+	u5.rm[1].rule.port_to = 999;
+	fw_patch_expect(s, &p, 24, WIREGUI__ERROR_CODE__INVALID_FIELD,
+			"upsert_users[1].rules[1].port_to");
+	fw_rule_msg_init(&g, 0, 3);
+	g.rule.action = 3;
+	fw_patch_init(&p);
+	p.globals[p.patch.n_upsert_global_rules++] = &g.rule;
+	fw_patch_expect(s, &p, 25, WIREGUI__ERROR_CODE__INVALID_FIELD,
+			"upsert_global_rules[0].action");
+	/* Removing a global rule and upserting it again. */
+	fw_rule_msg_init(&g, 0, 2);
+	p.rm_rules[p.patch.n_remove_global_rules++] = g.rule.id;
+	fw_patch_expect(s, &p, 26, WIREGUI__ERROR_CODE__INVALID_FIELD, "remove_global_rules[0]");
+	/* Settings. */
+	settings.default_action = 5;
+	fw_patch_init(&p);
+	p.patch.settings = &settings;
+	fw_patch_expect(s, &p, 27, WIREGUI__ERROR_CODE__INVALID_FIELD, "settings.default_action");
+	/* An address outside the pools. */
+	fw_user_msg_init(&u5, 5);
+	u5.a6[0] = 0xfe;
+	fw_patch_init(&p);
+	fw_patch_upsert(&p, &u5);
+	fw_patch_expect(s, &p, 28, WIREGUI__ERROR_CODE__NOT_ALLOWED,
+			"upsert_users[0].addresses[1]");
+	/* Beyond max_users: the patch would make 4 users of 3. */
+	conf.max_users = 3;
+	fw_user_msg_init(&u5, 5);
+	fw_patch_expect(s, &p, 29, WIREGUI__ERROR_CODE__LIMIT, "upsert_users");
+	/* Beyond max_rules: 7 rules and 2 more. */
+	conf.max_users = 100;
+	conf.max_rules = 8;
+	fw_patch_expect(s, &p, 30, WIREGUI__ERROR_CODE__LIMIT, "upsert_users");
+	ck_assert_uint_eq(nft->base.commits, 1);
+
+	/* Replacing user 1 keeps the count: within max_rules. */
+	fw_patch_init(&p);
+	fw_patch_upsert(&p, &x.um[0]);
+	settings.default_action = WIREGUI__ACTION__ACTION_DROP;
+	p.patch.settings = &settings;
+	fw_patch_expect(s, &p, 31, WIREGUI__ERROR_CODE__OK, "");
+	ck_assert_uint_eq(nft->base.commits, 2);
+	session_free(s);
+}
+END_TEST
+
+START_TEST(test_fw_patch_kernel_refusal)
+{
+	struct session *s = session_ready();
+	struct fw_fixture x;
+	fw_fixture_init(&x, 1);
+	fw_sync_expect_ok(s, 10, &x.sync, "replaced");
+	struct fw_user_msg u4;
+	struct fw_patch_msg p;
+	fw_user_msg_init(&u4, 4);
+	fw_patch_init(&p);
+	fw_patch_upsert(&p, &u4);
+	nft->fail_commit = -ENOENT;
+	fw_patch_expect(s, &p, 20, WIREGUI__ERROR_CODE__KERNEL, "");
+	/* Memory was dropped: the next patch reads the table back, and works. */
+	nft->fail_commit = 0;
+	fw_patch_expect(s, &p, 21, WIREGUI__ERROR_CODE__OK, "");
+	ck_assert_uint_eq(nft->base.commits, 2);
+	session_free(s);
+}
+END_TEST
+
+/* The firewall limits come from [firewall]; HelloReply says them. */
+START_TEST(test_fw_limits_from_config)
+{
+	static const struct {
+		const char *text;
+		int ok;
+		unsigned long max_users, max_rules;
+	} cases[] = {
+		{"", 1, 100000, 200000},
+		{"[firewall]\nmax_users = 7\nmax_rules = 9\n", 1, 7, 9},
+		{"[firewall]\nmax_users = 1000001\n", 0, 0, 0},
+		{"[firewall]\nmax_users = 0\n", 0, 0, 0},
+		{"[firewall]\nmax_rules = 2000001\n", 0, 0, 0},
+	};
+	char path[] = "/tmp/wiregui-test-agent-conf.XXXXXX", err[256];
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		int fd = mkstemp(path);
+		ck_assert_int_ge(fd, 0);
+		FILE *f = fdopen(fd, "w");
+		fprintf(f, "[agent]\nfrontend_user = 0\n%s", cases[i].text);
+		fclose(f);
+		struct agent_conf loaded;
+		int r = agent_conf_load(path, &loaded, err, sizeof(err));
+		unlink(path);
+		strcpy(path + strlen(path) - 6, "XXXXXX");
+		ck_assert_msg((r == 0) == cases[i].ok, "case %zu: %d %s", i, r, err);
+		if (r < 0)
+			continue;
+		ck_assert_uint_eq(loaded.max_users, cases[i].max_users);
+		ck_assert_uint_eq(loaded.max_rules, cases[i].max_rules);
+		struct session *s = session_new(&loaded, wg, fw);
+		struct frames fr = {0};
+		frames_add_hello(&fr, 1);
+		session_feed(s, &fr);
+		uint16_t type;
+		Wiregui__HelloReply *h = (Wiregui__HelloReply *)reply_pop(s, &type);
+		ck_assert_uint_eq(type, WIREGUI__MSG_TYPE__MSG_HELLO_REPLY);
+		ck_assert_uint_eq(h->max_users, cases[i].max_users);
+		ck_assert_uint_eq(h->max_rules, cases[i].max_rules);
+		ck_assert_str_eq(h->nft_table, "wiregui");
+		protobuf_c_message_free_unpacked(&h->base, NULL);
+		session_free(s);
+		agent_conf_free(&loaded);
+	}
+}
+END_TEST
+
 static Suite *session_suite(void)
 {
 	Suite *s = suite_create("session");
@@ -903,7 +1703,6 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, test_byte_at_a_time);
 	tcase_add_test(tc, test_mid_frame);
 	tcase_add_loop_test(tc, test_violation, 0, (int)ARRAY_LEN(violations));
-	tcase_add_test(tc, test_unsupported_keeps_connection);
 	tcase_add_test(tc, test_sync_reconciles);
 	tcase_add_loop_test(tc, test_stream_error, 0, (int)ARRAY_LEN(stream_errors));
 	tcase_add_test(tc, test_ping_inside_stream);
@@ -913,6 +1712,15 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, test_interface_set);
 	tcase_add_test(tc, test_output_backlog);
 	tcase_add_test(tc, test_patch_max_peers);
+	tcase_add_test(tc, test_fw_sync);
+	tcase_add_loop_test(tc, test_fw_stream_error, 0, (int)ARRAY_LEN(fw_stream_errors));
+	tcase_add_loop_test(tc, test_fw_stream_out_of_state, 0, 3);
+	tcase_add_test(tc, test_fw_kernel_refusal);
+	tcase_add_test(tc, test_fw_patch_before_sync);
+	tcase_add_test(tc, test_fw_patch);
+	tcase_add_test(tc, test_fw_patch_errors);
+	tcase_add_test(tc, test_fw_patch_kernel_refusal);
+	tcase_add_test(tc, test_fw_limits_from_config);
 	suite_add_tcase(s, tc);
 	return s;
 }
