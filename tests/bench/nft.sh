@@ -43,7 +43,7 @@
 # Prints "bench: NAME VALUE UNIT" and "ratio: NAME VALUE" (ours / anchor, or
 # 10k / 1k for the patches). Targets (not asserted): full sync <= 0.5 x nft -f;
 # a patch < 5 ms and flat in N. Fails (exit 1) when a check does not hold:
-# every request answered ok, the table has N user chains and 2N map elements
+# every request answered ok, the table has N user chains and 2N map elements (+ 2 catch-alls)
 # after the syncs, the anchor's table the same counts.
 #
 # Root only; exit 77 (skip) without ip netns, nft or wireguard-go.
@@ -175,12 +175,12 @@ user_chains() { # TABLE
 	nsnft -j list table inet "$1" | jq '[.nftables[] | select(.chain) | .chain.name
 		| select(test("^u[0-9]+$"))] | length'
 }
-check_table() { # WHAT TABLE N: N user chains, 2N map elements
+check_table() { # WHAT TABLE N: N user chains, 2N map elements and the two catch-alls
 	local c e
 	c=$(user_chains "$2")
 	e=$(table_counts "$2" | awk '{ print $6 }')
-	((c == $3 && e == 2 * $3)) ||
-		fail "$1: $c user chains and $e map elements, not $3 and $(($3 * 2))"
+	((c == $3 && e == 2 * $3 + 2)) ||
+		fail "$1: $c user chains and $e map elements, not $3 and $(($3 * 2 + 2))"
 }
 
 # ns_time VAR CMD...: CMD run in the namespace, VAR = its wall time in ms,
@@ -244,6 +244,11 @@ run_size() {
 		ours_fw full fwsync "$gen" "$T/s$((i % 2))" || return 1
 	done
 	check_table "full sync" "$TABLE" "$n"
+	# full syncs of what the table already is: read back, compared, nothing written
+	for i in 1 2 3; do
+		gen=$((gen + 1))
+		ours_fw noop fwsync "$gen" "$T/s1" || return 1
+	done
 
 	# the anchor: the agent's table as text, renamed, in one nft -f
 	{
@@ -324,6 +329,7 @@ run_size() {
 	bench "full_sync_cpu_agent_sys_$tag" "$(med full_cpu_agent_sys)" ms
 	bench "full_sync_agentctl_$tag" "$(med full_agentctl)" ms
 	bench "nft_f_$tag" "$(med nft_f)" ms
+	bench "full_sync_noop_$tag" "$(med noop)" ms
 	echo "ratio: full_sync_vs_nft_f_$tag $(ratio "$(med full)" "$(med nft_f)")"
 	echo "ratio: full_sync_agentctl_vs_nft_f_$tag $(ratio "$(med full_agentctl)" "$(med nft_f)")"
 	echo "# nft add element: $(wc -l <"$T/sample") processes timed on the full table" \
