@@ -523,9 +523,14 @@ static bool edit_twin_chain(const struct nlmsghdr *nlh, struct fw_msgs *out, int
 	return hit;
 }
 
-/* Keep all elements of a NEWSETELEM for set name but the first (budget: 1). */
-static bool drop_first_elem(const struct nlmsghdr *nlh, struct fw_msgs *out, int *budget,
-			    const char *name)
+/*
+ * The elements of the set named name (a NEWSETELEM message of it, budget
+ * permitting) rewritten by fn: the element to keep (a copy), or NULL.
+ */
+typedef struct nftnl_set_elem *elem_edit_fn(struct nftnl_set_elem *e, size_t index);
+
+static bool edit_elems(const struct nlmsghdr *nlh, struct fw_msgs *out, int *budget,
+		       const char *name, elem_edit_fn *fn)
 {
 	if (*budget == 0 || !is_type(nlh, NFT_MSG_NEWSETELEM))
 		return false;
@@ -534,12 +539,13 @@ static bool drop_first_elem(const struct nlmsghdr *nlh, struct fw_msgs *out, int
 	bool hit = strcmp(nftnl_set_get_str(s, NFTNL_SET_NAME), name) == 0;
 	if (hit) {
 		struct nftnl_set_elems_iter *it = nftnl_set_elems_iter_create(s);
+		struct nftnl_set_elem *e, *c;
 		nftnl_set_set_str(keep, NFTNL_SET_TABLE, env.table);
 		nftnl_set_set_str(keep, NFTNL_SET_NAME, name);
 		nftnl_set_set_u32(keep, NFTNL_SET_FAMILY, NFPROTO_INET);
-		nftnl_set_elems_iter_next(it); /* the first one goes */
-		for (struct nftnl_set_elem *e; (e = nftnl_set_elems_iter_next(it)) != NULL;)
-			nftnl_set_elem_add(keep, elem_copy(e));
+		for (size_t i = 0; (e = nftnl_set_elems_iter_next(it)) != NULL; i++)
+			if ((c = fn(e, i)) != NULL)
+				nftnl_set_elem_add(keep, c);
 		nftnl_set_elems_iter_destroy(it);
 		put_msg(out, nlh, keep, elems_payload);
 		(*budget)--;
@@ -547,58 +553,44 @@ static bool drop_first_elem(const struct nlmsghdr *nlh, struct fw_msgs *out, int
 	nftnl_set_free(s);
 	nftnl_set_free(keep);
 	return hit;
+}
+
+static struct nftnl_set_elem *all_but_first(struct nftnl_set_elem *e, size_t index)
+{
+	return index == 0 ? NULL : elem_copy(e);
+}
+
+static bool drop_first_elem(const struct nlmsghdr *nlh, struct fw_msgs *out, int *budget,
+			    const char *name)
+{
+	return edit_elems(nlh, out, budget, name, all_but_first);
+}
+
+static struct nftnl_set_elem *verdict_drop(struct nftnl_set_elem *e, size_t index)
+{
+	struct nftnl_set_elem *c = elem_copy(e);
+	(void)index;
+	nftnl_set_elem_unset(c, NFTNL_SET_ELEM_CHAIN);
+	nftnl_set_elem_set_u32(c, NFTNL_SET_ELEM_VERDICT, NF_DROP);
+	return c;
 }
 
 /* src4's elements say drop where they said jump (the user is still active). */
 static bool edit_map_verdict(const struct nlmsghdr *nlh, struct fw_msgs *out, int *budget)
 {
-	if (*budget == 0 || !is_type(nlh, NFT_MSG_NEWSETELEM))
-		return false;
-	struct nftnl_set *s = nftnl_set_alloc(), *keep = nftnl_set_alloc();
-	ck_assert_int_eq(nftnl_set_elems_nlmsg_parse(nlh, s), 0);
-	bool hit = strcmp(nftnl_set_get_str(s, NFTNL_SET_NAME), "src4") == 0;
-	if (hit) {
-		struct nftnl_set_elems_iter *it = nftnl_set_elems_iter_create(s);
-		nftnl_set_set_str(keep, NFTNL_SET_TABLE, env.table);
-		nftnl_set_set_str(keep, NFTNL_SET_NAME, "src4");
-		for (struct nftnl_set_elem *e; (e = nftnl_set_elems_iter_next(it)) != NULL;) {
-			struct nftnl_set_elem *c = elem_copy(e);
-			nftnl_set_elem_unset(c, NFTNL_SET_ELEM_CHAIN);
-			nftnl_set_elem_set_u32(c, NFTNL_SET_ELEM_VERDICT, NF_DROP);
-			nftnl_set_elem_add(keep, c);
-		}
-		nftnl_set_elems_iter_destroy(it);
-		put_msg(out, nlh, keep, elems_payload);
-		(*budget)--;
-	}
-	nftnl_set_free(s);
-	nftnl_set_free(keep);
-	return hit;
+	return edit_elems(nlh, out, budget, "src4", verdict_drop);
+}
+
+static struct nftnl_set_elem *keyed_only(struct nftnl_set_elem *e, size_t index)
+{
+	(void)index;
+	return nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_KEY) ? elem_copy(e) : NULL;
 }
 
 /* src4 without its catch-all element (the one without a key). */
 static bool edit_drop_catchall(const struct nlmsghdr *nlh, struct fw_msgs *out, int *budget)
 {
-	if (*budget == 0 || !is_type(nlh, NFT_MSG_NEWSETELEM))
-		return false;
-	struct nftnl_set *s = nftnl_set_alloc(), *keep = nftnl_set_alloc();
-	ck_assert_int_eq(nftnl_set_elems_nlmsg_parse(nlh, s), 0);
-	bool hit = strcmp(nftnl_set_get_str(s, NFTNL_SET_NAME), "src4") == 0;
-	if (hit) {
-		struct nftnl_set_elems_iter *it = nftnl_set_elems_iter_create(s);
-		nftnl_set_set_str(keep, NFTNL_SET_TABLE, env.table);
-		nftnl_set_set_str(keep, NFTNL_SET_NAME, "src4");
-		for (struct nftnl_set_elem *e; (e = nftnl_set_elems_iter_next(it)) != NULL;)
-			if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_KEY))
-				nftnl_set_elem_add(keep, elem_copy(e));
-			else
-				(*budget)--;
-		nftnl_set_elems_iter_destroy(it);
-		put_msg(out, nlh, keep, elems_payload);
-	}
-	nftnl_set_free(s);
-	nftnl_set_free(keep);
-	return hit;
+	return edit_elems(nlh, out, budget, "src4", keyed_only);
 }
 
 static int is_goto(struct nftnl_expr *e, void *data)
