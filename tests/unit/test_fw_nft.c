@@ -539,13 +539,15 @@ static bool edit_elems(const struct nlmsghdr *nlh, struct fw_msgs *out, int *bud
 	bool hit = strcmp(nftnl_set_get_str(s, NFTNL_SET_NAME), name) == 0;
 	if (hit) {
 		struct nftnl_set_elems_iter *it = nftnl_set_elems_iter_create(s);
-		struct nftnl_set_elem *e, *c;
+		struct nftnl_set_elem *e;
 		nftnl_set_set_str(keep, NFTNL_SET_TABLE, env.table);
 		nftnl_set_set_str(keep, NFTNL_SET_NAME, name);
 		nftnl_set_set_u32(keep, NFTNL_SET_FAMILY, NFPROTO_INET);
-		for (size_t i = 0; (e = nftnl_set_elems_iter_next(it)) != NULL; i++)
-			if ((c = fn(e, i)) != NULL)
+		for (size_t i = 0; (e = nftnl_set_elems_iter_next(it)) != NULL; i++) {
+			struct nftnl_set_elem *c = fn(e, i);
+			if (c != NULL)
 				nftnl_set_elem_add(keep, c);
+		}
 		nftnl_set_elems_iter_destroy(it);
 		put_msg(out, nlh, keep, elems_payload);
 		(*budget)--;
