@@ -267,3 +267,40 @@ netns_require_cmd() { # CMD...
 		command -v "$cmd" >/dev/null 2>&1 || _netns_skip "$cmd not installed"
 	done
 }
+
+# netns_agent_conf SOCKET INTERFACE DIR ADDRESS TABLE [SECTION.KEY=VALUE...]:
+# a test agent's config on stdout: root may connect, its key in
+# DIR/private.key, port 51820, log level info unless agent.log_level= says
+# otherwise; each other SECTION.KEY=VALUE (wireguard.mtu=1380) in its section.
+netns_agent_conf() {
+	local sock=$1 ifn=$2 dir=$3 address=$4 table=$5 level=info kv
+	shift 5
+	for kv; do
+		[[ $kv == agent.log_level=* ]] && level=${kv#*=}
+	done
+	printf '[agent]\nsocket = %s\nfrontend_user = root\nlog_level = %s\n' "$sock" "$level"
+	_netns_conf_extra agent "$@"
+	printf '[wireguard]\ninterface = %s\nlisten_port = 51820\nprivate_key_file = %s\naddress = %s\n' \
+		"$ifn" "$dir/private.key" "$address"
+	_netns_conf_extra wireguard "$@"
+	printf '[firewall]\ntable = %s\n' "$table"
+	_netns_conf_extra firewall "$@"
+}
+
+_netns_conf_extra() { # SECTION SECTION.KEY=VALUE...
+	local section=$1 kv
+	shift
+	for kv; do
+		[[ $kv == "$section".* && $kv != agent.log_level=* ]] || continue
+		kv=${kv#*.}
+		echo "${kv%%=*} = ${kv#*=}"
+	done
+}
+
+# netns_agent_diagnose: for tap_diagnose, the last output ($last) and the
+# end of the agent's log ($T/agent.log)
+netns_agent_diagnose() {
+	# shellcheck disable=SC2154 # the caller sets last and T
+	printf '%s\n' "$last" | head -n 20 | sed 's/^/#   last: /'
+	tail -n 8 "$T/agent.log" 2>/dev/null | sed 's/^/#   agent: /'
+}

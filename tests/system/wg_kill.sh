@@ -47,24 +47,9 @@ cleanup() {
 }
 test_traps
 
-tap_diagnose() {
-	printf '%s\n' "$last" | head -n 20 | sed 's/^/#   last: /'
-	tail -n 8 "$T/agent.log" 2>/dev/null | sed 's/^/#   agent: /'
-}
+tap_diagnose() { netns_agent_diagnose; }
 
-cat >"$T/agent.conf" <<EOF
-[agent]
-socket = $sock
-frontend_user = root
-log_level = info
-[wireguard]
-interface = $ifn
-listen_port = 51820
-private_key_file = $T/private.key
-address = 10.64.0.1/16, fd00:64::1/112
-[firewall]
-table = wiregui_test
-EOF
+netns_agent_conf "$sock" "$ifn" "$T" "10.64.0.1/16, fd00:64::1/112" wiregui_test >"$T/agent.conf"
 
 actl() { "$agentctl_bin" -s "$sock" "$@"; }
 wg_n() { ip netns exec "$ns" wg "$@"; }

@@ -45,22 +45,9 @@ tap_diagnose() {
 	tail -n 8 "$T/agent.log" 2>/dev/null | sed 's/^/#   agent: /'
 }
 
-cat >"$T/agent.conf" <<EOF
-[agent]
-socket = $sock
-frontend_user = root
-log_level = debug
-max_peers = 8
-[wireguard]
-interface = $if_s
-listen_port = 51820
-private_key_file = $T/private.key
-address = 10.3.2.1/24, fd00::3:2:1/120
-mtu = 1380
-userspace_implementation = wireguard-go
-[firewall]
-table = wiregui_test
-EOF
+netns_agent_conf "$sock" "$if_s" "$T" "10.3.2.1/24, fd00::3:2:1/120" wiregui_test \
+	agent.log_level=debug agent.max_peers=8 wireguard.mtu=1380 \
+	wireguard.userspace_implementation=wireguard-go >"$T/agent.conf"
 
 # ---- helpers ----------------------------------------------------------------
 actl() { "$agentctl_bin" -s "$sock" "$@"; }

@@ -392,19 +392,29 @@ static int flip_accept(struct nftnl_expr *e, void *data)
 	return 0;
 }
 
-/* The first accept rule in u1: drop instead. */
-static bool edit_verdict(const struct nlmsghdr *nlh, struct fw_msgs *out, int *budget)
+/*
+ * A rule of u1 (budget permitting) whose expressions fn changed (fn counts
+ * its changes in *data): written changed.
+ */
+static bool edit_u1_rule(const struct nlmsghdr *nlh, struct fw_msgs *out, int *budget,
+			 int (*fn)(struct nftnl_expr *e, void *data))
 {
 	if (*budget == 0 || !is_type(nlh, NFT_MSG_NEWRULE))
 		return false;
 	struct nftnl_rule *r = rule_of(nlh);
-	int flipped = 0;
+	int changed = 0;
 	if (strcmp(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), "u1") == 0)
-		nftnl_expr_foreach(r, flip_accept, &flipped);
-	if (flipped)
+		nftnl_expr_foreach(r, fn, &changed);
+	if (changed)
 		put_msg(out, nlh, r, rule_payload), (*budget)--;
 	nftnl_rule_free(r);
-	return flipped;
+	return changed;
+}
+
+/* The first accept rule in u1: drop instead. */
+static bool edit_verdict(const struct nlmsghdr *nlh, struct fw_msgs *out, int *budget)
+{
+	return edit_u1_rule(nlh, out, budget, flip_accept);
 }
 
 static int daddr_to_saddr(struct nftnl_expr *e, void *data)
@@ -420,16 +430,7 @@ static int daddr_to_saddr(struct nftnl_expr *e, void *data)
 /* The first ip daddr match in u1: ip saddr instead. */
 static bool edit_payload(const struct nlmsghdr *nlh, struct fw_msgs *out, int *budget)
 {
-	if (*budget == 0 || !is_type(nlh, NFT_MSG_NEWRULE))
-		return false;
-	struct nftnl_rule *r = rule_of(nlh);
-	int changed = 0;
-	if (strcmp(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), "u1") == 0)
-		nftnl_expr_foreach(r, daddr_to_saddr, &changed);
-	if (changed)
-		put_msg(out, nlh, r, rule_payload), (*budget)--;
-	nftnl_rule_free(r);
-	return changed;
+	return edit_u1_rule(nlh, out, budget, daddr_to_saddr);
 }
 
 /* A comment "<id>:8" rewritten "<id>:08": the same priority, not our text. */
